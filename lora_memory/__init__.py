@@ -1,0 +1,55 @@
+"""lora-memory: parametric memory for LLM pipelines.
+
+Documents become LoRA adapters through a Doc-to-LoRA hypernetwork and task descriptions through a
+Text-to-LoRA hypernetwork, each in one forward pass; questions then run with the adapter applied
+instead of the document in the prompt.
+"""
+
+from lora_memory.adapter import AdapterBatch, LoraAdapter, concat_adapters
+from lora_memory.backbone import Backbone, BaseModelIdentity
+from lora_memory.errors import (
+    AdapterFormatError,
+    BackboneError,
+    BaseModelMismatchError,
+    CheckpointError,
+    DocumentError,
+    LoraMemoryError,
+)
+from lora_memory.generation import answer, generate
+from lora_memory.hypernets import (
+    DocToLoRA,
+    TextToLoRA,
+    describe_task,
+    internalize,
+    load_checkpoint,
+    load_default,
+    save_checkpoint,
+)
+from lora_memory.peft_io import export_peft, import_peft
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AdapterBatch",
+    "AdapterFormatError",
+    "Backbone",
+    "BackboneError",
+    "BaseModelIdentity",
+    "BaseModelMismatchError",
+    "CheckpointError",
+    "DocToLoRA",
+    "DocumentError",
+    "LoraAdapter",
+    "LoraMemoryError",
+    "TextToLoRA",
+    "answer",
+    "concat_adapters",
+    "describe_task",
+    "export_peft",
+    "generate",
+    "import_peft",
+    "internalize",
+    "load_checkpoint",
+    "load_default",
+    "save_checkpoint",
+]

@@ -1,0 +1,163 @@
+"""The ``lora-memory`` command line: a thin layer that parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from lora_memory import embedded
+from lora_memory.backbone import Backbone
+from lora_memory.errors import LoraMemoryError
+from lora_memory.generation import answer
+from lora_memory.hypernets import describe_task, internalize, load_checkpoint, load_default, read_header, shipped_checkpoint
+from lora_memory.hypernets.base import Hypernetwork
+from lora_memory.peft_io import export_peft, import_peft
+
+
+def _timed(label: str, fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    print(f"[{time.perf_counter() - start:6.2f} s] {label}")
+    return result
+
+
+def _backbone(args: argparse.Namespace) -> Backbone:
+    return _timed(f"loaded backbone {args.model or embedded.DEFAULT_MODEL_NAME}", Backbone.load, args.model, device=args.device)
+
+
+def _hypernet(kind: str, args: argparse.Namespace, backbone: Backbone) -> Hypernetwork:
+    if args.checkpoint:
+        net = load_checkpoint(args.checkpoint, backbone, kind=kind)
+    else:
+        net = load_default(kind, backbone)
+    if not net.card.get("untrained"):  # an untrained network is announced by load_default's warning
+        print(f"{kind}: {args.checkpoint or shipped_checkpoint(kind)} ({net.arch}, {net.num_parameters:,} parameters)")
+    return net
+
+
+def cmd_internalize(args: argparse.Namespace) -> None:
+    text = Path(args.file).read_text(encoding="utf-8")
+    backbone = _backbone(args)
+    net = _hypernet("doc2lora", args, backbone)
+    adapter = _timed(
+        "internalized", internalize, backbone, net, text, chunk_tokens=args.chunk_tokens, progress=True
+    )
+    adapter = dataclasses.replace(adapter, metadata={**adapter.metadata, "source": str(args.file)})
+    export_peft(adapter, backbone, args.output, pad_for_vllm=args.pad_for_vllm)
+    print(
+        f"wrote PEFT adapter to {args.output}: {adapter.metadata['tokens']} tokens in "
+        f"{adapter.metadata['chunks']} chunk(s), rank {adapter.rank()}, {adapter.nbytes / 1e6:.2f} MB"
+    )
+
+
+def cmd_ask(args: argparse.Namespace) -> None:
+    backbone = _backbone(args)
+    adapter = import_peft(args.adapter, backbone)
+    reply = _timed("answered", answer, backbone, args.question, adapter, max_new_tokens=args.max_new_tokens)
+    print(reply)
+
+
+def cmd_adapt(args: argparse.Namespace) -> None:
+    backbone = _backbone(args)
+    net = _hypernet("text2lora", args, backbone)
+    adapter = _timed("generated task adapter", describe_task, backbone, net, args.description)
+    export_peft(adapter, backbone, args.output, pad_for_vllm=args.pad_for_vllm)
+    print(f"wrote PEFT adapter to {args.output}: modules {', '.join(adapter.modules)}, rank {adapter.rank()}")
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    print(f"torch {torch.__version__}; CUDA available: {torch.cuda.is_available()}")
+    print(f"cache: {embedded.cache_root()}")
+    backbone = _backbone(args)
+    ident = backbone.identity
+    print(
+        f"backbone: {ident.name} ({ident.model_type}, {ident.num_layers} layers, hidden {ident.hidden_size}) "
+        f"on {backbone.device} in {backbone.dtype}"
+    )
+    for kind in ("doc2lora", "text2lora"):
+        path = shipped_checkpoint(kind)
+        if path is None:
+            print(f"{kind}: no shipped checkpoint (a fresh, untrained network will be used)")
+            continue
+        header = read_header(path)
+        fits = header["base_model"]["name"] == backbone.name
+        print(f"{kind}: {path} ({header['arch']}, for {header['base_model']['name']}{'' if fits else ', NOT this backbone'})")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    data = resources.files("lora_memory") / "data"
+    document = (data / "example.md").read_text(encoding="utf-8")
+    questions = json.loads((data / "example_questions.json").read_text(encoding="utf-8"))
+    backbone = _backbone(args)
+    net = _timed("loaded doc2lora hypernetwork", _hypernet, "doc2lora", args, backbone)
+    adapter = _timed("internalized the example document", internalize, backbone, net, document)
+    print(f"adapter: {adapter.metadata['tokens']} tokens -> rank {adapter.rank()}, {adapter.nbytes / 1e6:.2f} MB")
+    for item in questions:
+        print(f"\nQ: {item['question']}   (expected: {item['answer']})")
+        reply = _timed("answer from the adapter (document NOT in the prompt)", answer, backbone, item["question"], adapter)
+        print(f"   adapter:    {reply}")
+        in_context = f"{document}\n\nAnswer from the text above. {item['question']}"
+        reply = _timed("answer with the document in the prompt (reference)", answer, backbone, in_context)
+        print(f"   in-context: {reply}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lora-memory", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", help="base model: hub id or local directory (default: embedded SmolLM2-135M-Instruct)")
+    common.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
+    common.add_argument("--checkpoint", help="hypernetwork checkpoint (default: the one shipped for the model)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("internalize", parents=[common], help="document -> PEFT adapter folder")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--chunk-tokens", type=int, default=None, help="tokens per chunk (default: the checkpoint's)")
+    p.add_argument("--pad-for-vllm", action="store_true", help="zero-pad the rank to a size vLLM serves")
+    p.set_defaults(func=cmd_internalize)
+
+    p = sub.add_parser("ask", parents=[common], help="answer a question with an adapter applied")
+    p.add_argument("adapter")
+    p.add_argument("question")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("adapt", parents=[common], help="task description -> PEFT adapter folder")
+    p.add_argument("description")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--pad-for-vllm", action="store_true")
+    p.set_defaults(func=cmd_adapt)
+
+    p = sub.add_parser("info", parents=[common], help="backbone, device and checkpoints found")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("demo", parents=[common], help="internalize the bundled example and answer two questions")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    try:
+        args.func(args)
+    except LoraMemoryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Text generation with per-sample adapters: the last step of backbone -> adapter -> answer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from transformers.generation.streamers import BaseStreamer
+
+from lora_memory import injection
+from lora_memory.adapter import AdapterBatch, LoraAdapter
+from lora_memory.backbone import Backbone
+from lora_memory.errors import DocumentError
+
+
+def generate(
+    backbone: Backbone,
+    prompts: Sequence[Sequence[int]],
+    adapters: Sequence[LoraAdapter | None] | None = None,
+    *,
+    max_new_tokens: int = 64,
+    streamer: BaseStreamer | None = None,
+) -> list[str]:
+    """Greedy-decode a batch of prompts (token ids), sample ``i`` with ``adapters[i]`` (or none).
+
+    Safe to call from several threads at once with different adapters: the adapters live in this
+    call's context, never on the model.
+    """
+    if adapters is not None and len(adapters) != len(prompts):
+        raise ValueError(f"{len(prompts)} prompts but {len(adapters)} adapters")
+    limit = backbone.context_window - max_new_tokens
+    for p in prompts:
+        if len(p) > limit:
+            raise DocumentError(
+                f"the prompt has {len(p)} tokens; with {max_new_tokens} new tokens it exceeds the "
+                f"{backbone.context_window}-token window of {backbone.name}: shorten the question"
+            )
+    ids, mask = backbone.pad(prompts, side="left")
+    batch = AdapterBatch.stack(adapters) if adapters is not None else None
+    with torch.no_grad(), injection.adapters_active(batch.to(backbone.device) if batch else None):
+        out = backbone.model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=backbone.tokenizer.pad_token_id,
+            streamer=streamer,
+        )
+    return [t.strip() for t in backbone.tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)]
+
+
+def answer(backbone: Backbone, question: str, adapter: LoraAdapter | None = None, *, max_new_tokens: int = 64) -> str:
+    """Ask one chat question with one adapter (or none)."""
+    return generate(backbone, [backbone.chat_prompt(question)], [adapter], max_new_tokens=max_new_tokens)[0]

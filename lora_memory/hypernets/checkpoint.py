@@ -1,0 +1,141 @@
+"""Hypernetwork checkpoints: one safetensors file whose JSON header rebuilds the network.
+
+The header (safetensors ``__metadata__["lora_memory"]``) holds the format version, kind,
+architecture, config and the identity of the base model the network was trained for, plus any
+training card. Nothing is ever unpickled: a checkpoint is tensors and JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from lora_memory.backbone import Backbone, BaseModelIdentity
+from lora_memory.errors import CheckpointError
+from lora_memory.hypernets.base import Hypernetwork
+from lora_memory.hypernets.fast_weight import FastWeightDocToLoRA
+from lora_memory.hypernets.perceiver import PerceiverDocToLoRA
+from lora_memory.hypernets.text2lora import TextToLoRA
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+HEADER_KEY = "lora_memory"
+ARCHITECTURES: dict[str, type[Hypernetwork]] = {
+    cls.arch: cls for cls in (FastWeightDocToLoRA, PerceiverDocToLoRA, TextToLoRA)
+}
+DEFAULT_ARCH = {"doc2lora": FastWeightDocToLoRA.arch, "text2lora": TextToLoRA.arch}
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def save_checkpoint(path: str | os.PathLike, net: Hypernetwork, card: dict[str, Any] | None = None) -> Path:
+    """Write ``net`` atomically (temporary file, then rename) so a crash never leaves half a file."""
+    path = Path(path)
+    header = {
+        "format_version": FORMAT_VERSION,
+        "kind": net.kind,
+        "arch": net.arch,
+        "config": net.config.to_dict(),
+        "base_model": net.identity.to_dict(),
+        "card": card or {},
+    }
+    tensors = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={HEADER_KEY: json.dumps(header)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of a checkpoint, without reading its tensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {exc}") from exc
+    if HEADER_KEY not in meta:
+        raise CheckpointError(f"{path} is a safetensors file but not a lora-memory checkpoint (no {HEADER_KEY!r} header)")
+    try:
+        header = json.loads(meta[HEADER_KEY])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} has a corrupt lora-memory header: {exc}") from exc
+    if header.get("format_version") != FORMAT_VERSION or header.get("arch") not in ARCHITECTURES:
+        raise CheckpointError(
+            f"{path}: unsupported checkpoint (format {header.get('format_version')}, arch {header.get('arch')!r}); "
+            f"this lora-memory reads format {FORMAT_VERSION} with arch in {sorted(ARCHITECTURES)}"
+        )
+    return header
+
+
+def load_checkpoint(
+    path: str | os.PathLike, backbone: Backbone, *, kind: str | None = None, strict_name: bool = True
+) -> Hypernetwork:
+    """Rebuild a hypernetwork from its checkpoint, for ``backbone``, on its device, in eval mode.
+
+    Raises:
+        CheckpointError: missing, truncated, corrupt or foreign file, or the wrong kind.
+        BaseModelMismatchError: the checkpoint was trained for another base model.
+    """
+    header = read_header(path)
+    if kind is not None and header["kind"] != kind:
+        raise CheckpointError(f"{path} holds a {header['kind']} network, not {kind}")
+    trained_for = BaseModelIdentity.from_dict(header["base_model"])
+    backbone.identity.check(trained_for, f"{header['kind']} checkpoint {Path(path).name}", strict_name=strict_name)
+    cls = ARCHITECTURES[header["arch"]]
+    net = cls(cls.config_class.from_dict(header["config"]), trained_for)
+    try:
+        state = load_file(str(path))
+        net.load_state_dict(state, strict=True)
+    except (SafetensorError, RuntimeError, OSError) as exc:
+        raise CheckpointError(f"{path}: tensors do not match the header's network (corrupt file?): {exc}") from exc
+    net.card = header.get("card", {})
+    return net.to(backbone.device).eval().requires_grad_(False)
+
+
+def fresh(kind: str, backbone: Backbone, arch: str | None = None, seed: int = 0, **config: Any) -> Hypernetwork:
+    """A freshly initialised (untrained) network of ``kind`` for ``backbone``."""
+    cls = ARCHITECTURES[arch or DEFAULT_ARCH[kind]]
+    if cls.kind != kind:
+        raise ValueError(f"architecture {cls.arch!r} is a {cls.kind} network, not {kind}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = cls(cls.config_class(**config), backbone.identity)
+    net.card = {"untrained": True}
+    return net.to(backbone.device).eval()
+
+
+def shipped_checkpoint(kind: str) -> Path | None:
+    """The checkpoint of ``kind`` shipped inside the package, if any."""
+    path = SHIPPED_DIR / f"{kind}.safetensors"
+    return path if path.is_file() else None
+
+
+def load_default(kind: str, backbone: Backbone) -> Hypernetwork:
+    """The shipped checkpoint when it fits ``backbone``, else a fresh network with a loud warning."""
+    path = shipped_checkpoint(kind)
+    if path is not None and BaseModelIdentity.from_dict(read_header(path)["base_model"]) == backbone.identity:
+        return load_checkpoint(path, backbone, kind=kind)
+    log.warning(
+        "no trained %s checkpoint for %s: using a FRESHLY INITIALISED hypernetwork, whose adapters "
+        "change nothing (answers come from the base model alone)",
+        kind,
+        backbone.name,
+    )
+    return fresh(kind, backbone)

@@ -1,0 +1,174 @@
+"""Doc-to-LoRA: one interface over the architectures, and the document -> adapter pipeline.
+
+A `DocToLoRA` network maps the backbone's activations of ONE chunk to a LoRA of fixed rank. A
+document is tokenized, split into chunks, each chunk encoded independently, and the chunk
+adapters concatenated along rank, plus the network's context-free bias LoRA once (Doc-to-LoRA,
+arXiv 2602.15902, "long documents"). Training and inference share `encode_chunks` and `assemble`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from lora_memory.adapter import AdapterBatch, LoraAdapter
+from lora_memory.backbone import Backbone
+from lora_memory.chunking import chunk_token_ids
+from lora_memory.errors import DocumentError
+from lora_memory.hypernets.base import Hypernetwork
+
+
+@dataclass
+class ChunkFeatures:
+    """The backbone's view of a batch of chunks (right-padded), as the hypernetwork reads it.
+
+    Attributes:
+        input_ids: ``(chunks, tokens)``.
+        mask: ``(chunks, tokens)``, 1 on real tokens.
+        block_inputs: layer -> decoder block input ``(chunks, tokens, hidden)``.
+        module_inputs: (layer, module) -> module input ``(chunks, tokens, d_in)``.
+        next_embeddings: input embedding of the NEXT token ``(chunks, tokens, hidden)``; zero where
+            there is none.
+        next_mask: ``(chunks, tokens)``, 1 where a next token exists inside the chunk.
+    """
+
+    input_ids: Tensor
+    mask: Tensor
+    block_inputs: dict[int, Tensor]
+    module_inputs: dict[tuple[int, str], Tensor]
+    next_embeddings: Tensor
+    next_mask: Tensor
+
+
+@dataclass(frozen=True)
+class FeatureRequest:
+    """Which activations an architecture reads (captured in one early-exit forward pass)."""
+
+    blocks: frozenset[int] = frozenset()
+    modules: frozenset[tuple[int, str]] = frozenset()
+
+
+class DocToLoRA(Hypernetwork):
+    """Base class: chunk features in, one adapter per chunk out (scale folded into B)."""
+
+    kind = "doc2lora"
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(self.config.layers)
+
+    @property
+    def target(self) -> str:
+        return self.config.target
+
+    @property
+    def chunk_tokens(self) -> int:
+        return int(self.config.chunk_tokens)
+
+    def feature_request(self) -> FeatureRequest:
+        raise NotImplementedError
+
+    def forward(self, features: ChunkFeatures) -> AdapterBatch:
+        raise NotImplementedError
+
+    def bias_adapter(self) -> AdapterBatch | None:
+        """A context-independent LoRA appended once per document, or None."""
+        return None
+
+
+def encode_chunks(backbone: Backbone, hypernet: DocToLoRA, chunks: Sequence[Sequence[int]]) -> ChunkFeatures:
+    """Run the frozen backbone over chunks and collect what ``hypernet`` reads (no gradients)."""
+    request = hypernet.feature_request()
+    ids, mask = backbone.pad(chunks, side="right")
+    capture = backbone.capture(ids, mask, blocks=request.blocks, modules=request.modules)
+    with torch.no_grad():
+        next_ids = torch.roll(ids, -1, dims=1)
+        next_mask = torch.roll(mask, -1, dims=1) * mask
+        next_mask[:, -1] = 0
+        next_emb = backbone.embed(next_ids) * next_mask.unsqueeze(-1).to(backbone.dtype)
+    return ChunkFeatures(ids, mask, capture.block_inputs, capture.module_inputs, next_emb, next_mask)
+
+
+def assemble(chunk_adapters: AdapterBatch, groups: Sequence[Sequence[int]], bias: AdapterBatch | None) -> AdapterBatch:
+    """Concatenate chunk adapters along rank into one adapter per group (document).
+
+    Args:
+        chunk_adapters: one adapter per chunk, batch dim = chunks.
+        groups: for each document, the indices of its chunks.
+        bias: a batch-1 bias adapter appended once per document, or None.
+
+    Differentiable, so training learns through chunk concatenation exactly as it is served.
+    """
+    A: dict[str, Tensor] = {}
+    B: dict[str, Tensor] = {}
+    for name in chunk_adapters.A:
+        a_docs, b_docs = [], []
+        for group in groups:
+            a = [chunk_adapters.A[name][i] for i in group]  # each (layers, rank, d_in)
+            b = [chunk_adapters.B[name][i] for i in group]  # each (layers, d_out, rank)
+            if bias is not None:
+                a.append(bias.A[name][0])
+                b.append(bias.B[name][0])
+            a_docs.append(torch.cat(a, dim=1))
+            b_docs.append(torch.cat(b, dim=2))
+        rank = max(a.shape[1] for a in a_docs)
+        A[name] = torch.stack([torch.nn.functional.pad(a, (0, 0, 0, rank - a.shape[1])) for a in a_docs])
+        B[name] = torch.stack([torch.nn.functional.pad(b, (0, rank - b.shape[2])) for b in b_docs])
+    return AdapterBatch(A, B, chunk_adapters.layers)
+
+
+def document_token_ids(backbone: Backbone, text: str, max_tokens: int | None = None) -> list[int]:
+    """Validate a document and tokenize it; bad input raises `DocumentError` naming the problem."""
+    if not isinstance(text, str):
+        raise DocumentError(f"a document must be str, got {type(text).__name__}; decode bytes as UTF-8 first")
+    if not text.strip():
+        raise DocumentError("the document is empty (or only whitespace): there is nothing to internalize")
+    ids = backbone.tokenize(text)
+    if max_tokens is not None and len(ids) > max_tokens:
+        raise DocumentError(
+            f"the document has {len(ids)} tokens, over the configured limit of {max_tokens}; "
+            "split it or raise max_tokens"
+        )
+    return ids
+
+
+def internalize(
+    backbone: Backbone,
+    hypernet: DocToLoRA,
+    text: str,
+    *,
+    chunk_tokens: int | None = None,
+    batch_size: int = 4,
+    max_tokens: int | None = None,
+    progress: bool = False,
+) -> LoraAdapter:
+    """Turn a document into one LoRA adapter with a single forward pass per chunk.
+
+    Chunks are encoded ``batch_size`` at a time, so peak memory is bounded by one batch of
+    chunk activations whatever the document's length.
+    """
+    ids = document_token_ids(backbone, text, max_tokens)
+    chunks = chunk_token_ids(ids, chunk_tokens or hypernet.chunk_tokens)
+    parts: list[AdapterBatch] = []
+    with torch.no_grad(), tqdm(total=len(chunks), desc="internalize", unit="chunk", disable=not progress) as bar:
+        for start in range(0, len(chunks), batch_size):
+            batch = chunks[start : start + batch_size]
+            parts.append(hypernet(encode_chunks(backbone, hypernet, batch)))
+            bar.update(len(batch))
+        merged = AdapterBatch(
+            A={m: torch.cat([p.A[m] for p in parts]) for m in parts[0].A},
+            B={m: torch.cat([p.B[m] for p in parts]) for m in parts[0].B},
+            layers=parts[0].layers,
+        )
+        doc = assemble(merged, [list(range(len(chunks)))], hypernet.bias_adapter())
+    return LoraAdapter(
+        A={m: t[0].float().cpu() for m, t in doc.A.items()},
+        B={m: t[0].float().cpu() for m, t in doc.B.items()},
+        layers=doc.layers,
+        base_model=backbone.name,
+        metadata={"kind": "doc2lora", "arch": hypernet.arch, "tokens": len(ids), "chunks": len(chunks)},
+    )

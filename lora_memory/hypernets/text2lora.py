@@ -1,0 +1,118 @@
+"""Text-to-LoRA: a task description -> a LoRA for q_proj / v_proj (arXiv 2506.06105, sec. 3).
+
+The description's embedding (L2-normalised, times sqrt(dim), then Linear + LayerNorm to half the
+width) is concatenated with learned layer and module embeddings (a quarter width each); a mixer
+MLP, two residual MLP blocks and an output MLP feed one linear head per target module that emits
+all ranks of A and B at once (the paper's "L" variant). Heads start with zero weights and a bias
+equal to a standard LoRA init (A random, B zero), so a fresh network gives an exact no-op for
+every description. Scale is rsLoRA's ``alpha / sqrt(r)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from lora_memory.adapter import AdapterBatch, LoraAdapter
+from lora_memory.backbone import Backbone, BaseModelIdentity
+from lora_memory.errors import DocumentError
+from lora_memory.hypernets.base import ConfigMixin, Hypernetwork
+from lora_memory.hypernets.encoders import MINILM, encoder_dim, make_encoder
+from lora_memory.hypernets.layers import ResidualMLP, kaiming_lora_a
+
+
+@dataclass
+class TextToLoRAConfig(ConfigMixin):
+    """Sizes of the Text-to-LoRA network.
+
+    Attributes:
+        layers: adapted decoder blocks (empty = all of them).
+        modules: adapted modules in every block.
+        rank: LoRA rank.
+        alpha: rsLoRA alpha; the update is scaled by ``alpha / sqrt(rank)``.
+        width: hidden width of the MLP stack (512 upstream; 256 keeps a small checkpoint).
+        encoder: description encoder, ``minilm`` or ``backbone`` (last-token state).
+        dropout: dropout in the MLP stack (0.05 upstream).
+    """
+
+    layers: tuple[int, ...] = ()
+    modules: tuple[str, ...] = ("q_proj", "v_proj")
+    rank: int = 8
+    alpha: float = 16.0
+    width: int = 256
+    encoder: str = MINILM
+    dropout: float = 0.05
+
+
+class TextToLoRA(Hypernetwork):
+    kind = "text2lora"
+    arch = "mlp_l"
+    config_class = TextToLoRAConfig
+
+    def __init__(self, config: TextToLoRAConfig, identity: BaseModelIdentity):
+        if not config.layers:
+            config = TextToLoRAConfig(**{**config.to_dict(), "layers": tuple(range(identity.num_layers))})
+        super().__init__(config, identity)
+        w, r = config.width, config.rank
+        self.scale = config.alpha / math.sqrt(r)
+        self.embed_dim = encoder_dim(config.encoder, identity.hidden_size)
+        self.task_proj = nn.Sequential(nn.Linear(self.embed_dim, w // 2), nn.LayerNorm(w // 2))
+        self.layer_emb = nn.Embedding(len(config.layers), w // 4)
+        self.module_emb = nn.Embedding(len(config.modules), w - w // 2 - w // 4)
+        self.mixer = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Dropout(config.dropout))
+        self.blocks = nn.Sequential(ResidualMLP(w, config.dropout), ResidualMLP(w, config.dropout))
+        self.out = nn.Sequential(nn.LayerNorm(w), nn.Linear(w, w), nn.SiLU())
+        self.heads = nn.ModuleDict()
+        for name in config.modules:
+            d_in, d_out = identity.module_shapes[name]
+            head = nn.Linear(w, r * d_in + d_out * r)
+            # Bias-HyperInit: zero weights, bias = a standard LoRA init (A random, B zero).
+            nn.init.zeros_(head.weight)
+            with torch.no_grad():
+                head.bias.copy_(torch.cat([kaiming_lora_a(r, d_in).flatten(), torch.zeros(d_out * r)]))
+            self.heads[name] = head
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(self.config.layers)
+
+    def forward(self, embeddings: Tensor) -> AdapterBatch:
+        """Description embeddings ``(b, embed_dim)`` -> one adapter per description."""
+        b, n, r = embeddings.shape[0], len(self.layers), self.config.rank
+        task = torch.nn.functional.normalize(embeddings.float(), dim=-1) * math.sqrt(self.embed_dim)
+        task = self.task_proj(task)  # (b, w/2)
+        A: dict[str, Tensor] = {}
+        B: dict[str, Tensor] = {}
+        for m, name in enumerate(self.config.modules):
+            d_in, d_out = self.identity.module_shapes[name]
+            x = torch.cat(
+                [
+                    task.unsqueeze(1).expand(b, n, -1),  # (b, n, w/2)
+                    self.layer_emb.weight.unsqueeze(0).expand(b, n, -1),  # (b, n, w/4)
+                    self.module_emb.weight[m].expand(b, n, -1),  # (b, n, w/4)
+                ],
+                dim=-1,
+            )
+            flat = self.heads[name](self.out(self.blocks(self.mixer(x))))  # (b, n, r*d_in + d_out*r)
+            A[name] = flat[..., : r * d_in].reshape(b, n, r, d_in)
+            B[name] = flat[..., r * d_in :].reshape(b, n, d_out, r) * self.scale
+        return AdapterBatch(A, B, self.layers)
+
+
+def describe_task(backbone: Backbone, hypernet: TextToLoRA, description: str) -> LoraAdapter:
+    """Generate the adapter for a plain-language task description in one forward pass."""
+    if not isinstance(description, str) or not description.strip():
+        raise DocumentError("the task description is empty: say in a sentence what the model should do")
+    encoder = make_encoder(hypernet.config.encoder, backbone)
+    with torch.no_grad():
+        batch = hypernet(encoder([description]).to(backbone.device))
+    return LoraAdapter(
+        A={m: t[0].float().cpu() for m, t in batch.A.items()},
+        B={m: t[0].float().cpu() for m, t in batch.B.items()},
+        layers=batch.layers,
+        base_model=backbone.name,
+        metadata={"kind": "text2lora", "arch": hypernet.arch, "description": description},
+    )

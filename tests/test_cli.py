@@ -1,0 +1,43 @@
+"""The CLI end to end on the tiny model: internalize -> PEFT folder -> ask; adapt; info; errors."""
+
+import json
+
+from lora_memory.cli import main
+from lora_memory.hypernets import fresh, save_checkpoint
+from tests.conftest import make_tiny_backbone
+
+
+def test_internalize_then_ask(tiny_model_dir, tmp_path, capsys):
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The special magic number is 4821. The grass is green. " * 20)
+    out = tmp_path / "adapter"
+    args = ["--model", str(tiny_model_dir), "--device", "cpu"]
+    assert main(["internalize", str(doc), "-o", str(out), "--chunk-tokens", "64", "--pad-for-vllm", *args]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote PEFT adapter" in printed
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["r"] in (8, 16, 32, 64)
+    assert json.loads((out / "lora_memory.json").read_text())["metadata"]["source"] == str(doc)
+    assert main(["ask", str(out), "What is the special magic number?", "--max-new-tokens", "4", *args]) == 0
+    assert "answered" in capsys.readouterr().out
+
+
+def test_adapt_with_a_checkpoint_and_info(tiny_model_dir, tmp_path, capsys):
+    backbone = make_tiny_backbone(name=str(tiny_model_dir))
+    ckpt = save_checkpoint(tmp_path / "t2l.safetensors", fresh("text2lora", backbone, encoder="backbone"))
+    out = tmp_path / "task"
+    common = ["--model", str(tiny_model_dir), "--device", "cpu"]
+    assert main(["adapt", "Reply with the number only.", "-o", str(out), "--checkpoint", str(ckpt), *common]) == 0
+    assert "modules q_proj, v_proj" in capsys.readouterr().out
+    assert (out / "adapter_model.safetensors").is_file()
+    assert main(["info", *common]) == 0
+    assert "4 layers" in capsys.readouterr().out
+
+
+def test_errors_exit_2_with_a_message(tiny_model_dir, tmp_path, capsys):
+    doc = tmp_path / "empty.txt"
+    doc.write_text("   ")
+    assert main(["internalize", str(doc), "-o", str(tmp_path / "x"), "--model", str(tiny_model_dir)]) == 2
+    assert "empty" in capsys.readouterr().err
+    assert main(["ask", str(tmp_path / "nowhere"), "q", "--model", str(tiny_model_dir)]) == 2
+    assert "adapter_config.json is missing" in capsys.readouterr().err

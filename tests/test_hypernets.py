@@ -1,0 +1,102 @@
+"""Both hypernetworks: fresh networks are exact no-ops, chunk adapters concatenate along rank."""
+
+import pytest
+import torch
+
+from lora_memory import AdapterBatch, DocumentError, describe_task, internalize
+from lora_memory.hypernets import encode_chunks, fresh
+from lora_memory.hypernets.doc2lora import assemble
+
+DOC = "Ada Quill lives in Port Verin and works as a glassblower; her cat is called Miso. " * 12
+D2L_ARCHS = ["fast_weight", "perceiver"]
+
+
+def _logits(backbone, adapter=None):
+    ids, mask = backbone.pad([backbone.chat_prompt("Where does Ada Quill live?")])
+    return backbone.forward_logits(ids, mask, AdapterBatch.stack([adapter]) if adapter else None)
+
+
+@pytest.mark.parametrize("arch", D2L_ARCHS)
+def test_fresh_doc2lora_adapter_leaves_logits_unchanged(backbone, arch):
+    net = fresh("doc2lora", backbone, arch=arch, chunk_tokens=64)
+    adapter = internalize(backbone, net, DOC)
+    assert torch.equal(_logits(backbone, adapter), _logits(backbone))
+
+
+@pytest.mark.parametrize("arch", D2L_ARCHS)
+def test_trained_looking_doc2lora_changes_logits(backbone, arch):
+    """The no-op above comes from zero-initialised B scalers, not from a dead pipeline."""
+    net = fresh("doc2lora", backbone, arch=arch, chunk_tokens=64)
+    with torch.no_grad():
+        (net.b_scale if arch == "fast_weight" else net.b_scaler).fill_(1.0)
+    adapter = internalize(backbone, net, DOC)
+    assert not torch.allclose(_logits(backbone, adapter), _logits(backbone), atol=1e-4)
+
+
+def test_fresh_text2lora_adapter_leaves_logits_unchanged(backbone):
+    net = fresh("text2lora", backbone, encoder="backbone")
+    adapter = describe_task(backbone, net, "Answer with the sentiment of the review: positive or negative.")
+    assert adapter.modules == ("q_proj", "v_proj") and adapter.layers == tuple(range(backbone.num_layers))
+    assert torch.count_nonzero(adapter.A["q_proj"]) > 0  # A is the random LoRA init, B is zero
+    assert torch.equal(_logits(backbone, adapter), _logits(backbone))
+    with torch.no_grad():
+        for head in net.heads.values():
+            head.weight.normal_(std=0.05)
+    moved = describe_task(backbone, net, "Answer with the sentiment of the review: positive or negative.")
+    assert not torch.allclose(_logits(backbone, moved), _logits(backbone), atol=1e-4)
+
+
+@pytest.mark.parametrize("arch,bias_rank", [("fast_weight", 0), ("perceiver", 8)])
+def test_chunk_concatenation_rank_arithmetic(backbone, arch, bias_rank):
+    net = fresh("doc2lora", backbone, arch=arch, chunk_tokens=40, rank=8)
+    n_tokens = len(backbone.tokenize(DOC))
+    adapter = internalize(backbone, net, DOC, batch_size=3)
+    chunks = -(-n_tokens // 40)
+    assert adapter.metadata["chunks"] == chunks and adapter.metadata["tokens"] == n_tokens
+    assert adapter.rank() == chunks * 8 + bias_rank
+
+
+def test_chunked_internalize_equals_assembling_chunk_adapters(backbone):
+    """Batching chunks for speed gives the same adapter as encoding each chunk alone."""
+    net = fresh("doc2lora", backbone, arch="perceiver", chunk_tokens=50)
+    with torch.no_grad():
+        net.b_scaler.fill_(1.0)
+    whole = internalize(backbone, net, DOC, batch_size=4)
+    ids = backbone.tokenize(DOC)
+    from lora_memory.chunking import chunk_token_ids
+
+    singles = [net(encode_chunks(backbone, net, [c])) for c in chunk_token_ids(ids, 50)]
+    merged = AdapterBatch({m: torch.cat([s.A[m] for s in singles]) for m in singles[0].A},
+                          {m: torch.cat([s.B[m] for s in singles]) for m in singles[0].B}, singles[0].layers)
+    one = assemble(merged, [list(range(len(singles)))], net.bias_adapter())
+    torch.testing.assert_close(whole.B["down_proj"], one.B["down_proj"][0].detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_next_token_features(backbone):
+    net = fresh("doc2lora", backbone)
+    feats = encode_chunks(backbone, net, [[5, 6, 7], [8, 9]])
+    assert feats.next_mask.tolist() == [[1, 1, 0], [1, 0, 0]]
+    torch.testing.assert_close(feats.next_embeddings[0, 0], backbone.embed(torch.tensor(6)))
+    assert torch.count_nonzero(feats.next_embeddings[1, 1:]) == 0
+
+
+def test_gradients_reach_the_hypernetwork(backbone):
+    """One step of the training signal path: loss on the student's logits -> hypernetwork."""
+    net = fresh("doc2lora", backbone).train().requires_grad_(True)
+    feats = encode_chunks(backbone, net, [backbone.tokenize(DOC)[:60]])
+    adapters = assemble(net(feats), [[0]], net.bias_adapter())
+    ids, mask = backbone.pad([backbone.chat_prompt("Where does Ada Quill live?")])
+    loss = backbone.logits(backbone.final_hidden(ids, mask, adapters)[:, -1]).logsumexp(-1).sum()
+    loss.backward()
+    assert net.b_scale.grad is not None and net.b_scale.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("text,problem", [("", "empty"), ("   \n\t ", "empty"), (b"bytes", "must be str")])
+def test_bad_documents_are_named(backbone, text, problem):
+    with pytest.raises(DocumentError, match=problem):
+        internalize(backbone, fresh("doc2lora", backbone), text)
+
+
+def test_oversized_document_is_refused(backbone):
+    with pytest.raises(DocumentError, match="over the configured limit"):
+        internalize(backbone, fresh("doc2lora", backbone), DOC, max_tokens=10)

@@ -1,0 +1,76 @@
+"""Integration: the real embedded SmolLM2-135M-Instruct (dequantized from the wheel's GGUF)."""
+
+import json
+from importlib import resources
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+from lora_memory import AdapterBatch, Backbone, answer, describe_task, export_peft, internalize
+from lora_memory.embedded import DEFAULT_MODEL_NAME, default_model_dir
+from lora_memory.hypernets import load_default
+from tests.conftest import random_adapter
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def smol() -> Backbone:
+    return Backbone.load(None, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def example():
+    data = resources.files("lora_memory") / "data"
+    return (data / "example.md").read_text(), json.loads((data / "example_questions.json").read_text())
+
+
+def _logits(backbone, question, adapter=None):
+    ids, mask = backbone.pad([backbone.chat_prompt(question)])
+    return backbone.forward_logits(ids, mask, AdapterBatch.stack([adapter]) if adapter else None)
+
+
+def test_embedded_backbone_identity_and_chat(smol):
+    ident = smol.identity
+    assert (ident.name, ident.num_layers, ident.hidden_size) == (DEFAULT_MODEL_NAME, 30, 576)
+    assert ident.module_shapes["down_proj"] == [1536, 576] and ident.module_shapes["v_proj"] == [576, 192]
+    assert "paris" in answer(smol, "What is the capital of France?", max_new_tokens=12).lower()
+
+
+def test_in_context_answers_the_example(smol, example):
+    document, questions = example
+    reply = answer(smol, f"{document}\n\nAnswer from the text above. {questions[0]['question']}", max_new_tokens=24)
+    assert questions[0]["answer"].lower() in reply.lower()
+
+
+def test_default_doc2lora_internalizes_with_chunks(smol, example):
+    document, questions = example
+    net = load_default("doc2lora", smol)
+    adapter = internalize(smol, net, document * 6, chunk_tokens=512)
+    assert adapter.metadata["chunks"] == 4 and adapter.base_model == DEFAULT_MODEL_NAME
+    logits = _logits(smol, questions[0]["question"], adapter)
+    if net.card.get("untrained"):
+        assert torch.equal(logits, _logits(smol, questions[0]["question"]))
+
+
+def test_default_text2lora_with_minilm(smol):
+    net = load_default("text2lora", smol)
+    adapter = describe_task(smol, net, "Classify the sentiment of the review as positive or negative.")
+    assert adapter.modules == ("q_proj", "v_proj") and len(adapter.layers) == 30
+    if net.card.get("untrained"):
+        assert torch.equal(_logits(smol, "Great film!", adapter), _logits(smol, "Great film!"))
+
+
+def test_peft_export_parity_on_the_real_model(smol, tmp_path):
+    adapter = random_adapter(smol, modules=("down_proj", "q_proj", "v_proj"), layers=tuple(range(15, 30)), rank=8,
+                             scale=2.0, magnitude=0.05)
+    folder = export_peft(adapter, smol, tmp_path / "a", pad_for_vllm=True)
+    ids, mask = smol.pad([smol.chat_prompt("What is the special magic number?")])
+    ours = smol.forward_logits(ids, mask, AdapterBatch.stack([adapter]))
+    base = AutoModelForCausalLM.from_pretrained(default_model_dir(), dtype=torch.float32)
+    with torch.no_grad():
+        theirs = PeftModel.from_pretrained(base, folder).eval()(input_ids=ids, attention_mask=mask).logits
+    assert (ours - smol.forward_logits(ids, mask)).abs().max() > 1e-2
+    assert (ours - theirs).abs().max().item() < 1e-4
