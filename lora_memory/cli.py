@@ -16,8 +16,9 @@ import torch
 
 from lora_memory import embedded
 from lora_memory.backbone import Backbone
+from lora_memory.config_args import add_config_args, config_from_args
 from lora_memory.errors import LoraMemoryError
-from lora_memory.generation import answer
+from lora_memory.generation import answer, in_context_question
 from lora_memory.hypernets import describe_task, internalize, load_checkpoint, load_default, read_header, shipped_checkpoint
 from lora_memory.hypernets.base import Hypernetwork
 from lora_memory.peft_io import export_peft, import_peft
@@ -74,6 +75,14 @@ def cmd_adapt(args: argparse.Namespace) -> None:
     print(f"wrote PEFT adapter to {args.output}: modules {', '.join(adapter.modules)}, rank {adapter.rank()}")
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from lora_memory.training.doc2lora import Doc2LoRATrainConfig, train
+
+    config = config_from_args(Doc2LoRATrainConfig, args)
+    run_dir = train(config)
+    print(f"run directory: {run_dir} (rerun the same command to resume)")
+
+
 def cmd_info(args: argparse.Namespace) -> None:
     print(f"torch {torch.__version__}; CUDA available: {torch.cuda.is_available()}")
     print(f"cache: {embedded.cache_root()}")
@@ -105,7 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"\nQ: {item['question']}   (expected: {item['answer']})")
         reply = _timed("answer from the adapter (document NOT in the prompt)", answer, backbone, item["question"], adapter)
         print(f"   adapter:    {reply}")
-        in_context = f"{document}\n\nAnswer from the text above. {item['question']}"
+        in_context = in_context_question(document, item["question"])
         reply = _timed("answer with the document in the prompt (reference)", answer, backbone, in_context)
         print(f"   in-context: {reply}")
 
@@ -136,6 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--pad-for-vllm", action="store_true")
     p.set_defaults(func=cmd_adapt)
+
+    train_parser = sub.add_parser("train", help="meta-train a hypernetwork")
+    train_sub = train_parser.add_subparsers(dest="recipe", required=True)
+    p = train_sub.add_parser("doc2lora", help="Doc-to-LoRA meta-training (resumable)")
+    from lora_memory.training.doc2lora import Doc2LoRATrainConfig
+
+    add_config_args(p, Doc2LoRATrainConfig)
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("info", parents=[common], help="backbone, device and checkpoints found")
     p.set_defaults(func=cmd_info)

@@ -49,6 +49,11 @@ def generate(
     return [t.strip() for t in backbone.tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)]
 
 
+def in_context_question(document: str, question: str) -> str:
+    """The user turn that puts a document in the prompt: the in-context baseline and teacher."""
+    return f"{document}\n\nAnswer from the text above. {question}"
+
+
 def answer(backbone: Backbone, question: str, adapter: LoraAdapter | None = None, *, max_new_tokens: int = 64) -> str:
     """Ask one chat question with one adapter (or none)."""
     return generate(backbone, [backbone.chat_prompt(question)], [adapter], max_new_tokens=max_new_tokens)[0]

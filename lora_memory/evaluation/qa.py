@@ -1,0 +1,80 @@
+"""Question answering over documents: scoring and the Doc-to-LoRA / in-context / no-context runs.
+
+Every method answers through `generation.generate`, and Doc-to-LoRA adapters come from
+`internalize`, the inference path users get, so what is measured is what ships.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Sequence
+
+from lora_memory.backbone import Backbone
+from lora_memory.generation import generate, in_context_question
+from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
+from lora_memory.training.data import DocSample
+
+METHODS = ("doc2lora", "in_context", "no_context")
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop punctuation, articles and extra spaces (SQuAD's normalisation)."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, gold: str) -> bool:
+    """Gold answer found as a whole phrase in the prediction (small models add words around it)."""
+    p, g = f" {normalize_answer(prediction)} ", f" {normalize_answer(gold)} "
+    return g.strip() != "" and g in p
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    p, g = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    common = sum((Counter(p) & Counter(g)).values())
+    if not p or not g or common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def answer_samples(
+    backbone: Backbone,
+    samples: Sequence[DocSample],
+    method: str,
+    hypernet: DocToLoRA | None = None,
+    *,
+    max_new_tokens: int = 16,
+    batch_size: int = 8,
+) -> list[dict]:
+    """Answer every question of every sample with one method; one record per question."""
+    prompts, adapters, golds, kinds = [], [], [], []
+    for sample in samples:
+        adapter = internalize(backbone, hypernet, sample.document) if method == "doc2lora" else None
+        for qa in sample.qas:
+            user = in_context_question(sample.document, qa.question) if method == "in_context" else qa.question
+            prompts.append(backbone.chat_prompt(user))
+            adapters.append(adapter)
+            golds.append(qa.answer)
+            kinds.append(sample.kind)
+    records = []
+    for start in range(0, len(prompts), batch_size):
+        sl = slice(start, start + batch_size)
+        replies = generate(backbone, prompts[sl], adapters[sl], max_new_tokens=max_new_tokens)
+        for reply, gold, kind in zip(replies, golds[sl], kinds[sl]):
+            records.append({"kind": kind, "gold": gold, "prediction": reply,
+                            "exact": exact_match(reply, gold), "f1": token_f1(reply, gold)})
+    return records
+
+
+def summarize(records: Sequence[dict]) -> dict[str, float]:
+    """Accuracy (exact) and mean F1, overall and per sample kind."""
+    out: dict[str, float] = {}
+    for kind in sorted({r["kind"] for r in records}) + ["all"]:
+        rows = [r for r in records if kind in ("all", r["kind"])]
+        out[f"{kind}_exact"] = sum(r["exact"] for r in rows) / len(rows)
+        out[f"{kind}_f1"] = sum(r["f1"] for r in rows) / len(rows)
+    return out

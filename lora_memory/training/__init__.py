@@ -1,0 +1,1 @@
+"""Meta-training: data generators and recipes."""

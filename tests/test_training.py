@@ -1,0 +1,54 @@
+"""Doc-to-LoRA training on the tiny model: the loss moves the network, runs resume exactly."""
+
+import json
+
+import torch
+from safetensors.torch import load_file
+
+from lora_memory.hypernets import fresh
+from lora_memory.training.data import QA, DocSample
+from lora_memory.training.doc2lora import Doc2LoRATrainConfig, doc2lora_loss, lr_at, train
+
+import random
+
+DOCS = [
+    DocSample("The grass is green. The special magic number is 4821. The sky is blue.",
+              (QA("What is the special magic number?", "4821"),), "needle"),
+    DocSample("Ada Quill lives in Port Verin. Her cat is called Miso. The sky is blue.",
+              (QA("Where does Ada Quill live?", "Port Verin"), QA("What is her cat called?", "Miso")), "facts"),
+]
+
+
+def _config(tmp_path, **kw):
+    base = dict(run_dir=str(tmp_path / "run"), steps=4, batch_size=2, eval_every=2, eval_samples=2, save_every=2,
+                haystack_min=20, haystack_max=40, device="cpu", rank=4, warmup=1)
+    return Doc2LoRATrainConfig(**{**base, **kw})
+
+
+def test_loss_reaches_the_network_for_both_objectives(backbone, tmp_path):
+    for objective in ("ce", "distill"):
+        net = fresh("doc2lora", backbone).train().requires_grad_(True)
+        loss, stats = doc2lora_loss(backbone, net, DOCS, random.Random(0), _config(tmp_path, objective=objective))
+        loss.backward()
+        assert torch.isfinite(loss) and stats["loss"] > 0
+        assert net.b_scale.grad.abs().sum() > 0
+
+
+def test_lr_schedule_warms_up_then_decays(tmp_path):
+    cfg = _config(tmp_path, steps=100, warmup=10, lr=1e-3)
+    assert lr_at(0, cfg) < lr_at(9, cfg) == 1e-3
+    assert lr_at(50, cfg) < 1e-3 and abs(lr_at(100, cfg) - 1e-4) < 1e-9
+
+
+def test_interrupted_run_resumes_to_the_same_weights(backbone, tmp_path):
+    straight = train(_config(tmp_path / "a"), backbone=backbone)
+    train(_config(tmp_path / "b", steps=2), backbone=backbone)
+    resumed = train(_config(tmp_path / "b", steps=4), backbone=backbone)
+    a, b = load_file(str(straight / "hypernet.safetensors")), load_file(str(resumed / "hypernet.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], msg=k)
+    assert not torch.equal(a["b_scale"], torch.zeros_like(a["b_scale"]))  # training moved B's scale
+    metrics = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4]
+    assert "all_exact" in metrics[1] and (resumed / "best.safetensors").is_file()
