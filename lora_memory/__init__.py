@@ -13,7 +13,11 @@ from lora_memory.errors import (
     BaseModelMismatchError,
     CheckpointError,
     DocumentError,
+    DocumentNotFoundError,
+    InvalidIdError,
     LoraMemoryError,
+    QuestionError,
+    StoreError,
 )
 from lora_memory.generation import answer, generate
 from lora_memory.hypernets import (
@@ -25,7 +29,11 @@ from lora_memory.hypernets import (
     load_default,
     save_checkpoint,
 )
+from lora_memory.memory import MemoryAnswer, ParametricMemory
 from lora_memory.peft_io import export_peft, import_peft
+from lora_memory.router import Router
+from lora_memory.store import StoredDocument, load_adapter, save_adapter
+from lora_memory.task import TaskAdapter
 
 __version__ = "0.1.0"
 
@@ -39,8 +47,17 @@ __all__ = [
     "CheckpointError",
     "DocToLoRA",
     "DocumentError",
+    "DocumentNotFoundError",
+    "InvalidIdError",
     "LoraAdapter",
     "LoraMemoryError",
+    "MemoryAnswer",
+    "ParametricMemory",
+    "QuestionError",
+    "Router",
+    "StoreError",
+    "StoredDocument",
+    "TaskAdapter",
     "TextToLoRA",
     "answer",
     "concat_adapters",
@@ -49,7 +66,9 @@ __all__ = [
     "generate",
     "import_peft",
     "internalize",
+    "load_adapter",
     "load_checkpoint",
     "load_default",
+    "save_adapter",
     "save_checkpoint",
 ]

@@ -83,6 +83,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"run directory: {run_dir} (rerun the same command to resume)")
 
 
+def cmd_eval(args: argparse.Namespace) -> None:
+    from lora_memory.evaluation.doc2lora_eval import Doc2LoRAEvalConfig, evaluate_doc2lora
+
+    config = config_from_args(Doc2LoRAEvalConfig, args)
+    backbone = _backbone(args)
+    net = _hypernet("doc2lora", args, backbone)
+    results = evaluate_doc2lora(config, backbone, net)
+    print(json.dumps({"niah_by_length": results.get("niah_by_length"), "facts": results["facts"],
+                      "seconds": results["seconds"]}, indent=2))
+    print(f"results and figures in {config.out}")
+
+
 def cmd_info(args: argparse.Namespace) -> None:
     print(f"torch {torch.__version__}; CUDA available: {torch.cuda.is_available()}")
     print(f"cache: {embedded.cache_root()}")
@@ -153,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_config_args(p, Doc2LoRATrainConfig)
     p.set_defaults(func=cmd_train)
+
+    eval_parser = sub.add_parser("eval", help="evaluate a hypernetwork against the baselines")
+    eval_sub = eval_parser.add_subparsers(dest="recipe", required=True)
+    p = eval_sub.add_parser("doc2lora", help="NIAH grid and held-out fact QA: doc2lora vs in-context vs no-context")
+    from lora_memory.evaluation.doc2lora_eval import Doc2LoRAEvalConfig
+
+    add_config_args(p, Doc2LoRAEvalConfig)
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("info", parents=[common], help="backbone, device and checkpoints found")
     p.set_defaults(func=cmd_info)

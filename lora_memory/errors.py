@@ -25,3 +25,23 @@ class DocumentError(LoraMemoryError, ValueError):
 
 class BackboneError(LoraMemoryError):
     """The base model could not be loaded or lacks the expected structure."""
+
+
+class QuestionError(LoraMemoryError, ValueError):
+    """A question, or an input to a task adapter, is empty or not text."""
+
+
+class InvalidIdError(LoraMemoryError, ValueError):
+    """A document id is not a usable store key (empty, too long, or path-like)."""
+
+
+class DocumentNotFoundError(LoraMemoryError, KeyError):
+    """No document with the given id is in the memory."""
+
+    def __str__(self) -> str:
+        # KeyError's own __str__ would wrap the message in quotes.
+        return BaseException.__str__(self)
+
+
+class StoreError(LoraMemoryError):
+    """A memory store directory is unusable: not ours, from a newer version, damaged or closed."""

@@ -1,0 +1,1 @@
+"""Evaluation: question answering over documents, the NIAH grid, baselines and plots."""

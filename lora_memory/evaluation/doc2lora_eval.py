@@ -1,0 +1,125 @@
+"""``lora-memory eval doc2lora``: the NIAH grid and held-out fact QA, D2L against the baselines.
+
+Methods: ``doc2lora`` (the document internalized, with chunking, NOT in the prompt),
+``in_context`` (the document in the prompt, its head kept when it exceeds the window) and
+``no_context`` (the question alone: proves answers come from the document, not prior knowledge).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from lora_memory.backbone import Backbone
+from lora_memory.evaluation import plots
+from lora_memory.evaluation.qa import METHODS, answer_samples, summarize
+from lora_memory.generation import in_context_question
+from lora_memory.hypernets.base import ConfigMixin
+from lora_memory.hypernets.doc2lora import DocToLoRA
+from lora_memory.training.data import NEEDLE_DEPTHS, DocSample, fact_sample, needle_sample
+
+
+@dataclass
+class Doc2LoRAEvalConfig(ConfigMixin):
+    """An evaluation run; every field is also a ``lora-memory eval doc2lora`` flag.
+
+    Attributes:
+        out: directory for results.json and the PNG figures.
+        model: base model (None = embedded default).
+        checkpoint: doc2lora checkpoint (None = the shipped one).
+        lengths: comma-separated NIAH document lengths in tokens.
+        depths: number of evenly spaced needle depths (10 upstream).
+        facts: held-out fact documents.
+        methods: comma-separated subset of doc2lora,in_context,no_context.
+        seed: seeds the held-out samples.
+        device: cpu / cuda (default: CUDA when available).
+    """
+
+    out: str = "runs/eval-doc2lora"
+    model: str | None = None
+    checkpoint: str | None = None
+    lengths: str = "256,512,1024,2048,4096,8192,16384,32768"
+    depths: int = 10
+    facts: int = 48
+    methods: str = ",".join(METHODS)
+    seed: int = 1234
+    device: str | None = None
+
+
+@dataclass
+class _Results:
+    config: dict
+    machine: dict
+    niah: list[dict] = field(default_factory=list)
+    facts: dict[str, dict[str, float]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _fit_in_window(backbone: Backbone, sample: DocSample, reserve: int = 96) -> DocSample:
+    """Keep the head of a document whose in-context prompt would overflow the window."""
+    budget = backbone.context_window - reserve - len(backbone.chat_prompt(in_context_question("", sample.qas[0].question)))
+    ids = backbone.tokenize(sample.document)
+    if len(ids) <= budget:
+        return sample
+    return DocSample(backbone.tokenizer.decode(ids[:budget]), sample.qas, sample.kind)
+
+
+def niah_samples(backbone: Backbone, lengths: list[int], depths: int, seed: int) -> list[tuple[int, float, DocSample]]:
+    rng = random.Random(seed)
+    count = lambda s: len(backbone.tokenize(s))  # noqa: E731
+    levels = NEEDLE_DEPTHS if depths == len(NEEDLE_DEPTHS) else [i / max(1, depths - 1) for i in range(depths)]
+    return [(n, d, needle_sample(rng, "heldout", n, count, depth=d)) for n in lengths for d in levels]
+
+
+def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: DocToLoRA) -> dict:
+    """Run the grid and the fact set for every method; write results.json and figures."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    methods = [m for m in config.methods.split(",") if m]
+    lengths = [int(n) for n in config.lengths.split(",") if n]
+    results = _Results(
+        config=config.to_dict(),
+        machine={"platform": platform.platform(), "torch": torch.__version__, "device": str(backbone.device),
+                 "threads": torch.get_num_threads(), "checkpoint_card": getattr(hypernet, "card", {})},
+    )
+    grid = niah_samples(backbone, lengths, config.depths, config.seed)
+    rng = random.Random(config.seed + 1)
+    facts = [fact_sample(rng, "heldout", n_facts=3, n_distractors=3) for _ in range(config.facts)]
+    for method in methods:
+        start = time.perf_counter()
+        for n, depth, sample in tqdm(grid, desc=f"NIAH {method}", unit="doc"):
+            doc = _fit_in_window(backbone, sample) if method == "in_context" else sample
+            record = answer_samples(backbone, [doc], method, hypernet)[0]
+            results.niah.append({"method": method, "length": n, "depth": depth, **record})
+        if facts:
+            fact_docs = [_fit_in_window(backbone, s) for s in facts] if method == "in_context" else facts
+            summary = summarize(answer_samples(backbone, fact_docs, method, hypernet))
+            results.facts[method] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
+        results.seconds[method] = round(time.perf_counter() - start, 1)
+    return {**results.__dict__, "niah_by_length": _write(results, out, lengths)}
+
+
+def _write(results: _Results, out: Path, lengths: list[int]) -> dict:
+    """Write results.json and the figures; returns NIAH accuracy by method and length."""
+    depths = sorted({r["depth"] for r in results.niah})
+    grids = {}
+    for method in dict.fromkeys(r["method"] for r in results.niah):
+        cell = {(r["length"], r["depth"]): float(r["exact"]) for r in results.niah if r["method"] == method}
+        grids[method] = [[cell[(n, d)] for n in lengths] for d in depths]
+    summary = {
+        method: {str(n): sum(g[i][j] for i in range(len(depths))) / len(depths) for j, n in enumerate(lengths)}
+        for method, g in grids.items()
+    }
+    (out / "results.json").write_text(json.dumps({**results.__dict__, "niah_by_length": summary}, indent=2))
+    if grids:
+        plots.heatmaps(grids, lengths, depths, out / "niah.png", "Needle in a haystack: exact-match accuracy")
+    if results.facts:
+        plots.bars(results.facts, out / "facts.png", "Held-out fact QA", "score")
+    return summary

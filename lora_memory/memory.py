@@ -1,0 +1,334 @@
+"""`ParametricMemory`: documents in, adapters stored, questions answered with the right adapters.
+
+``add`` internalizes a document into a LoRA adapter (Doc-to-LoRA) and stores both; ``ask`` routes
+the question to the most similar documents, concatenates their adapters along rank (their updates
+add up) and generates with the result. The document never enters the prompt, so a question costs
+the same whatever the documents' length. Everything persists in one directory (`lora_memory.store`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from lora_memory.adapter import LoraAdapter, concat_adapters
+from lora_memory.backbone import Backbone
+from lora_memory.errors import DocumentNotFoundError, InvalidIdError, QuestionError
+from lora_memory.generation import generate
+from lora_memory.hypernets.doc2lora import DocToLoRA, document_token_ids, internalize
+from lora_memory.router import Encoder, Router
+from lora_memory.runtime import LazyModels, aiterate, require_text, stream_generate
+from lora_memory.store import Store, StoredDocument, check_metadata, validate_id
+
+
+@dataclass(frozen=True)
+class MemoryAnswer:
+    """An answer and the documents whose adapters produced it.
+
+    Attributes:
+        answer: the generated text.
+        document_ids: the routed documents, best first (empty when the memory is empty).
+        scores: their routing scores (cosine similarity; 1.0 for a single-document memory).
+    """
+
+    answer: str
+    document_ids: list[str]
+    scores: list[float]
+
+
+class ParametricMemory:
+    """A persistent set of documents, each held as a LoRA adapter, that answers questions.
+
+    Args:
+        path: store directory (created when missing, reopened when it exists); None for a
+            temporary store deleted by `close`.
+        backbone: a loaded backbone; else ``model`` and ``device`` name one, loaded on first use
+            and shared by every object in the process that names the same one.
+        model: hub id or local directory; None for the embedded SmolLM2-135M-Instruct.
+        doc2lora: a loaded Doc-to-LoRA network; else ``checkpoint``, or the shipped default.
+        checkpoint: path of a Doc-to-LoRA checkpoint.
+        encoder: router encoder, ``texts -> (n, dim)``; default all-MiniLM-L6-v2, loaded only
+            once the memory holds two documents or more.
+        top_k: documents whose adapters each question runs with.
+        max_document_tokens: longest document accepted (None: no limit); longer ones raise
+            `DocumentError`, since internalizing costs one backbone pass per chunk.
+        max_new_tokens: default answer length.
+        device: device to load the backbone on (default: CUDA when available).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        *,
+        backbone: Backbone | None = None,
+        model: str | None = None,
+        doc2lora: DocToLoRA | None = None,
+        checkpoint: str | None = None,
+        encoder: Encoder | None = None,
+        top_k: int = 1,
+        max_document_tokens: int | None = 131072,
+        max_new_tokens: int = 64,
+        device: str | None = None,
+    ):
+        if top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        self._models = LazyModels(
+            "doc2lora", backbone=backbone, hypernet=doc2lora, model=model, checkpoint=checkpoint, device=device
+        )
+        self._tmp = tempfile.TemporaryDirectory(prefix="lora-memory-") if path is None else None
+        self._store = Store(self._tmp.name if self._tmp else path)
+        self._encoder = encoder
+        self._router: Router | None = None
+        self._checked_base_model = False
+        self.top_k = top_k
+        self.max_document_tokens = max_document_tokens
+        self.max_new_tokens = max_new_tokens
+
+    @property
+    def path(self) -> str:
+        """The store directory."""
+        return str(self._store.directory)
+
+    @property
+    def backbone(self) -> Backbone:
+        """The backbone (loaded on first use), checked once against the store's base model."""
+        backbone = self._models.backbone
+        if not self._checked_base_model:
+            self._store.check_base_model(backbone.identity)
+            self._checked_base_model = True
+        return backbone
+
+    # ---- writing ---------------------------------------------------------------------------
+    def add(self, text: str, *, id: str | None = None, metadata: Mapping[str, Any] | None = None) -> str:
+        """Internalize ``text`` and store it (replacing any document with the same id).
+
+        Returns:
+            The document's id (a new uuid4 hex when none is given).
+
+        Raises:
+            DocumentError: the text is empty, not a str, or over ``max_document_tokens``; nothing
+                is stored.
+            InvalidIdError: the id is empty, too long or path-like.
+        """
+        ids = None if id is None else [id]
+        return self.add_documents([text], ids=ids, metadatas=[metadata or {}], progress=False)[0]
+
+    def add_documents(
+        self,
+        texts: Iterable[str],
+        *,
+        ids: Sequence[str] | None = None,
+        metadatas: Sequence[Mapping[str, Any]] | None = None,
+        progress: bool = True,
+    ) -> list[str]:
+        """Internalize and store several documents, with a progress bar.
+
+        Every text, id and metadata is checked before the first document is written, so bad
+        input leaves the store unchanged. Documents are internalized one at a time to bound
+        memory; each is stored as soon as its adapter exists.
+        """
+        texts = list(texts)
+        ids = [uuid.uuid4().hex for _ in texts] if ids is None else [validate_id(i) for i in ids]
+        metas = [{} for _ in texts] if metadatas is None else [check_metadata(m) for m in metadatas]
+        if not len(ids) == len(metas) == len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(ids)} ids and {len(metas)} metadatas")
+        if len(set(ids)) != len(ids):
+            raise InvalidIdError(f"ids repeat within one call: {sorted({i for i in ids if ids.count(i) > 1})}")
+        backbone = self.backbone
+        for text in texts:
+            document_token_ids(backbone, text, self.max_document_tokens)
+        for doc_id, text, meta in tqdm(
+            list(zip(ids, texts, metas, strict=True)), desc="internalize", unit="doc", disable=not progress
+        ):
+            self._write(doc_id, text, meta, must_exist=False)
+        return ids
+
+    async def aadd_documents(
+        self,
+        texts: Iterable[str],
+        *,
+        ids: Sequence[str] | None = None,
+        metadatas: Sequence[Mapping[str, Any]] | None = None,
+        progress: bool = True,
+    ) -> list[str]:
+        """`add_documents` in a worker thread, leaving the event loop free."""
+        return await asyncio.to_thread(self.add_documents, texts, ids=ids, metadatas=metadatas, progress=progress)
+
+    def update(self, id: str, text: str, metadata: Mapping[str, Any] | None = None) -> None:
+        """Re-internalize an existing document; ``metadata`` None keeps the old metadata.
+
+        Raises:
+            DocumentNotFoundError: no document has this id.
+        """
+        validate_id(id)
+        if id not in self._store:
+            raise DocumentNotFoundError(f"no document with id {id!r} in the memory at {self.path}")
+        self._write(id, text, None if metadata is None else check_metadata(metadata), must_exist=True)
+
+    def _write(self, doc_id: str, text: str, metadata: dict[str, Any] | None, must_exist: bool) -> None:
+        # Internalize first: a document that fails leaves the store untouched.
+        backbone = self.backbone
+        adapter = internalize(backbone, self._models.hypernet, text, max_tokens=self.max_document_tokens)
+        self._store.put(
+            doc_id,
+            text,
+            adapter,
+            identity=backbone.identity,
+            tokens=int(adapter.metadata["tokens"]),
+            chunks=int(adapter.metadata["chunks"]),
+            metadata=metadata,
+            must_exist=must_exist,
+        )
+
+    def delete(self, id: str) -> None:
+        """Remove a document and its adapter; raises `DocumentNotFoundError` when absent."""
+        self._store.delete(id)
+
+    # ---- reading ---------------------------------------------------------------------------
+    def get(self, id: str) -> StoredDocument:
+        """The stored document; raises `DocumentNotFoundError` when absent."""
+        return self._store.get(id)
+
+    def ids(self) -> list[str]:
+        """Document ids, in the order they were first added."""
+        return self._store.ids()
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __contains__(self, id: object) -> bool:
+        return id in self._store
+
+    def adapter(self, *ids: str) -> LoraAdapter:
+        """One document's adapter, or several concatenated along rank: what `ask` applies."""
+        if not ids:
+            raise ValueError("name at least one document id")
+        adapters = [self._store.adapter(i) for i in ids]
+        if len(adapters) == 1:
+            return adapters[0]
+        return concat_adapters(adapters, metadata={"kind": "doc2lora", "documents": list(ids)})
+
+    def _routed_adapter(self, route: Sequence[tuple[str, float]]) -> LoraAdapter | None:
+        return self.adapter(*(doc_id for doc_id, _ in route)) if route else None
+
+    # ---- routing ---------------------------------------------------------------------------
+    def route(self, question: str, k: int | None = None) -> list[tuple[str, float]]:
+        """The ``k`` documents (default ``top_k``) most similar to ``question``, as ``(id, score)``."""
+        return self._route_many([question], k)[0]
+
+    def retrieve(self, question: str, k: int | None = None) -> list[StoredDocument]:
+        """The documents ``question`` is routed to, best first (for retrievers)."""
+        return [self._store.get(doc_id) for doc_id, _ in self.route(question, k)]
+
+    def _route_many(self, questions: Sequence[str], k: int | None) -> list[list[tuple[str, float]]]:
+        questions = [require_text(q, "question", QuestionError) for q in questions]
+        k = self.top_k if k is None else k
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        ids = self._store.ids()
+        if len(ids) <= 1:  # nothing to choose between: no encoder needed
+            return [[(doc_id, 1.0) for doc_id in ids] for _ in questions]
+        router = self._get_router()
+        pending = self._store.pending_embeddings(router.name)
+        if pending:
+            vectors = router.embed([text for _, _, text in pending])
+            self._store.save_embeddings(router.name, [(i, v, e) for (i, v, _), e in zip(pending, vectors, strict=True)])
+        doc_ids, matrix = self._store.embeddings(router.name)
+        return [[(doc_ids[i], score) for i, score in router.top_k(q, matrix, k)] for q in router.embed(questions)]
+
+    def _get_router(self) -> Router:
+        if self._router is None:
+            self._router = Router(self._encoder) if self._encoder is not None else Router.default(self.backbone)
+        return self._router
+
+    # ---- answering -------------------------------------------------------------------------
+    def ask(self, question: str, *, k: int | None = None, max_new_tokens: int | None = None) -> MemoryAnswer:
+        """Answer with the adapters of the ``k`` best-matching documents (the text is not in the prompt)."""
+        return self.ask_batch([question], k=k, max_new_tokens=max_new_tokens)[0]
+
+    def ask_batch(
+        self, questions: Sequence[str], *, k: int | None = None, max_new_tokens: int | None = None
+    ) -> list[MemoryAnswer]:
+        """Answer several questions in ONE batched generation, each with its own adapters."""
+        if isinstance(questions, str):
+            raise QuestionError("ask_batch takes a list of questions; use ask for one")
+        if not questions:
+            return []
+        routes = self._route_many(questions, k)
+        backbone = self.backbone
+        answers = generate(
+            backbone,
+            [backbone.chat_prompt(q) for q in questions],
+            [self._routed_adapter(r) for r in routes],
+            max_new_tokens=self.max_new_tokens if max_new_tokens is None else max_new_tokens,
+        )
+        return [
+            MemoryAnswer(text, [doc_id for doc_id, _ in r], [score for _, score in r])
+            for text, r in zip(answers, routes, strict=True)
+        ]
+
+    async def aask(self, question: str, *, k: int | None = None, max_new_tokens: int | None = None) -> MemoryAnswer:
+        """`ask` in a worker thread, leaving the event loop free."""
+        return await asyncio.to_thread(self.ask, question, k=k, max_new_tokens=max_new_tokens)
+
+    def stream(self, question: str, *, k: int | None = None, max_new_tokens: int | None = None) -> Iterator[str]:
+        """`ask`, yielding the answer's text as it is generated (routing happens before the call returns)."""
+        route = self.route(question, k)
+        backbone = self.backbone
+        return stream_generate(
+            backbone,
+            backbone.chat_prompt(question),
+            self._routed_adapter(route),
+            max_new_tokens=self.max_new_tokens if max_new_tokens is None else max_new_tokens,
+        )
+
+    async def astream(
+        self, question: str, *, k: int | None = None, max_new_tokens: int | None = None
+    ) -> AsyncIterator[str]:
+        """`stream` for asyncio: routing and decoding run in worker threads."""
+        pieces = await asyncio.to_thread(self.stream, question, k=k, max_new_tokens=max_new_tokens)
+        async for piece in aiterate(pieces):
+            yield piece
+
+    # ---- accounting ------------------------------------------------------------------------
+    def memory_report(self) -> dict[str, float]:
+        """What the memory costs, next to the fp16 KV cache that holding the texts in context needs.
+
+        Returns:
+            ``documents``, ``tokens``, ``adapter_bytes`` (fp32 tensors as stored),
+            ``kv_cache_bytes_fp16`` = 2 (K, V) x layers x tokens x 2 bytes x kv_heads x head_dim,
+            and ``ratio`` = KV-cache bytes / adapter bytes (0 for an empty memory).
+        """
+        documents, tokens, adapter_bytes = self._store.totals()
+        config = self.backbone.model.config
+        heads = config.num_attention_heads
+        kv_heads = getattr(config, "num_key_value_heads", None) or heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        kv_bytes = 2 * config.num_hidden_layers * tokens * 2 * kv_heads * head_dim
+        return {
+            "documents": documents,
+            "tokens": tokens,
+            "adapter_bytes": adapter_bytes,
+            "kv_cache_bytes_fp16": kv_bytes,
+            "ratio": kv_bytes / adapter_bytes if adapter_bytes else 0.0,
+        }
+
+    # ---- lifetime --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the store; a temporary store (``path=None``) is deleted. Idempotent."""
+        self._store.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> ParametricMemory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,495 @@
+"""The embedded persistent store: one SQLite file plus one safetensors blob per adapter.
+
+Layout of a store directory::
+
+    memory.sqlite          documents: id, text, metadata, sizes, blob name and SHA-256, embedding
+    adapters/<uuid>.safetensors
+
+Every write puts the new blob under a fresh name (temporary file, fsync, rename) inside an SQLite
+write transaction, commits the row, and only then deletes the blob it replaces. A crash at any
+point therefore leaves the old entry or the new one, never half of one; the only debris is an
+unreferenced blob, deleted the next time the store is opened. The database runs in WAL mode with
+``synchronous=FULL``, so a committed row is on disk before the old blob goes. One connection
+serves all threads behind a lock; nothing is ever pickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import sqlite3
+import struct
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import Tensor
+
+from lora_memory.adapter import LoraAdapter
+from lora_memory.backbone import BaseModelIdentity
+from lora_memory.errors import AdapterFormatError, DocumentError, DocumentNotFoundError, InvalidIdError, StoreError
+
+STORE_FILE = "memory.sqlite"
+ADAPTER_DIR = "adapters"
+STORE_FORMAT = "lora-memory-store"
+STORE_VERSION = 1
+ADAPTER_FORMAT_VERSION = 1
+ADAPTER_HEADER_KEY = "lora_memory_adapter"
+MAX_ID_LENGTH = 200
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS lora_memory (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS documents (
+        id TEXT PRIMARY KEY,
+        text TEXT NOT NULL,
+        metadata TEXT NOT NULL,          -- JSON object
+        tokens INTEGER NOT NULL,
+        chunks INTEGER NOT NULL,
+        adapter_file TEXT NOT NULL UNIQUE,  -- fresh per write, so it doubles as a version
+        adapter_sha256 TEXT NOT NULL,
+        adapter_nbytes INTEGER NOT NULL, -- tensor bytes (fp32), without the file header
+        embedding BLOB,                  -- float32 router embedding, NULL until routing needs it
+        embedding_model TEXT,            -- name of the encoder that made the embedding
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    )""",
+)
+
+
+# ---- adapter blobs ------------------------------------------------------------------------------
+def adapter_to_bytes(adapter: LoraAdapter, identity: BaseModelIdentity | None = None) -> bytes:
+    """Serialise ``adapter`` (fp32) as safetensors with a JSON header that rebuilds it."""
+    header = {
+        "format_version": ADAPTER_FORMAT_VERSION,
+        "layers": list(adapter.layers),
+        "modules": list(adapter.modules),
+        "scale": adapter.scale,
+        "base_model": adapter.base_model,
+        "identity": identity.to_dict() if identity is not None else None,
+        "metadata": dict(adapter.metadata),
+    }
+    try:
+        encoded = json.dumps(header, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise AdapterFormatError(f"adapter metadata must be JSON-serialisable: {exc}") from exc
+    tensors = {}
+    for m in adapter.modules:
+        tensors[f"A.{m}"] = adapter.A[m].detach().float().contiguous().cpu()
+        tensors[f"B.{m}"] = adapter.B[m].detach().float().contiguous().cpu()
+    return save_safetensors(tensors, metadata={ADAPTER_HEADER_KEY: encoded})
+
+
+def adapter_from_bytes(
+    data: bytes, source: str | os.PathLike, identity: BaseModelIdentity | None = None
+) -> LoraAdapter:
+    """Rebuild an adapter from `adapter_to_bytes` output; ``source`` names it in errors.
+
+    Raises:
+        AdapterFormatError: the bytes are truncated, corrupt, or not a lora-memory adapter.
+        BaseModelMismatchError: ``identity`` is given and the adapter was made for another model.
+    """
+    try:
+        (length,) = struct.unpack("<Q", data[:8])
+        header = json.loads(json.loads(data[8 : 8 + length])["__metadata__"][ADAPTER_HEADER_KEY])
+        tensors = load_safetensors(data)
+        modules = header["modules"]
+        if sorted(tensors) != sorted(f"{ab}.{m}" for m in modules for ab in "AB"):
+            raise KeyError(f"tensors {sorted(tensors)} do not match modules {modules}")
+        if header["format_version"] != ADAPTER_FORMAT_VERSION:
+            raise ValueError(f"format version {header['format_version']}, expected {ADAPTER_FORMAT_VERSION}")
+        adapter = LoraAdapter(
+            A={m: tensors[f"A.{m}"] for m in modules},
+            B={m: tensors[f"B.{m}"] for m in modules},
+            layers=tuple(header["layers"]),
+            scale=float(header["scale"]),
+            base_model=header["base_model"],
+            metadata=header["metadata"],
+        )
+    except (struct.error, ValueError, KeyError, TypeError, SafetensorError, AdapterFormatError) as exc:
+        raise AdapterFormatError(
+            f"{source} is not a readable lora-memory adapter (truncated or corrupt?): {exc}"
+        ) from exc
+    if identity is not None and header["identity"] is not None:
+        identity.check(BaseModelIdentity.from_dict(header["identity"]), f"adapter {source}")
+    return adapter
+
+
+def save_adapter(path: str | os.PathLike, adapter: LoraAdapter, identity: BaseModelIdentity | None = None) -> str:
+    """Write ``adapter`` to ``path`` atomically (temporary file, fsync, rename).
+
+    Args:
+        identity: the base model's full identity, recorded so `load_adapter` can check shapes.
+
+    Returns:
+        The SHA-256 of the bytes written, which the store keeps to detect later corruption.
+    """
+    data = adapter_to_bytes(adapter, identity)
+    _write_atomic(Path(path), data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_adapter(path: str | os.PathLike, identity: BaseModelIdentity | None = None) -> LoraAdapter:
+    """Read an adapter written by `save_adapter`.
+
+    Raises:
+        AdapterFormatError: the file is missing, truncated, corrupt or not ours (the message names it).
+        BaseModelMismatchError: ``identity`` is given and the adapter was made for another model.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise AdapterFormatError(f"cannot read adapter {path}: {exc}") from exc
+    return adapter_from_bytes(data, path, identity)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # make the rename durable; directories cannot be opened on Windows
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# ---- ids and records ----------------------------------------------------------------------------
+def validate_id(doc_id: Any) -> str:
+    """Return ``doc_id`` if it is a usable document id, else raise `InvalidIdError` saying why."""
+    if not isinstance(doc_id, str) or not doc_id:
+        raise InvalidIdError(f"a document id must be a non-empty str, got {doc_id!r}")
+    problems = [
+        what
+        for what, bad in (
+            ("a path separator", "/" in doc_id or "\\" in doc_id),
+            ("'..'", ".." in doc_id),
+            ("a NUL character", "\x00" in doc_id),
+            (f"more than {MAX_ID_LENGTH} characters", len(doc_id) > MAX_ID_LENGTH),
+        )
+        if bad
+    ]
+    if problems:
+        raise InvalidIdError(f"invalid document id {doc_id[:60]!r}: it contains {' and '.join(problems)}")
+    return doc_id
+
+
+def check_metadata(metadata: Any) -> dict[str, Any]:
+    """A JSON round-tripped copy of ``metadata``; anything JSON cannot hold raises `DocumentError`."""
+    if not isinstance(metadata, Mapping):
+        raise DocumentError(f"document metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        return json.loads(json.dumps(dict(metadata), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise DocumentError(f"document metadata must hold JSON values only (str keys, no NaN): {exc}") from exc
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as the store keeps it.
+
+    Attributes:
+        id: the document's id.
+        text: the full text that was internalized.
+        metadata: the caller's JSON metadata.
+        tokens: backbone tokens in the text.
+        chunks: chunks the text was internalized in.
+        adapter_bytes: size of the adapter's tensors as stored (fp32).
+    """
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    tokens: int
+    chunks: int
+    adapter_bytes: int
+
+
+# ---- the store ----------------------------------------------------------------------------------
+class Store:
+    """Documents and their adapters in one directory, safe to share between threads.
+
+    Args:
+        directory: the store's directory; created when missing.
+        cache_size: adapters kept in memory (least recently used are dropped).
+
+    Raises:
+        StoreError: ``directory`` is a file, or its ``memory.sqlite`` is not a lora-memory store.
+    """
+
+    def __init__(self, directory: str | os.PathLike, *, cache_size: int = 16):
+        self.directory = Path(directory)
+        if self.directory.exists() and not self.directory.is_dir():
+            raise StoreError(
+                f"{self.directory} is a file, not a lora-memory store: a store is a directory holding "
+                f"{STORE_FILE} and {ADAPTER_DIR}/ (give a new or existing directory)"
+            )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / STORE_FILE
+        self._adapters = self.directory / ADAPTER_DIR
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = _connect(self.path)
+        self._adapters.mkdir(exist_ok=True)
+        self._remove_orphans()
+        # Blob names are unique per write, so a cached entry can never be stale.
+        self._read_adapter = functools.lru_cache(maxsize=cache_size)(self._read_adapter_file)
+
+    # ---- plumbing --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """An immediate (write-locked) transaction on the open connection, under the thread lock."""
+        with self._lock:
+            if self._conn is None:
+                raise StoreError(f"the store at {self.directory} is closed")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            if self._conn is None:
+                raise StoreError(f"the store at {self.directory} is closed")
+            return self._conn.execute(sql, params).fetchall()
+
+    def _remove_orphans(self) -> None:
+        """Delete blobs no row references: left by a crash between writing a blob and its row."""
+        with self._transaction() as conn:  # writers hold this lock while their blob has no row yet
+            referenced = {name for (name,) in conn.execute("SELECT adapter_file FROM documents")}
+            for path in self._adapters.iterdir():
+                if path.name not in referenced and path.name.endswith((".safetensors", ".tmp")):
+                    path.unlink(missing_ok=True)
+
+    # ---- writes ----------------------------------------------------------------------------
+    def put(
+        self,
+        doc_id: str,
+        text: str,
+        adapter: LoraAdapter,
+        *,
+        identity: BaseModelIdentity,
+        tokens: int,
+        chunks: int,
+        metadata: Mapping[str, Any] | None = None,
+        must_exist: bool = False,
+    ) -> None:
+        """Insert or replace a document and its adapter, atomically.
+
+        Args:
+            identity: the backbone the adapter was made for; the first write binds the store to it.
+            metadata: JSON metadata; None keeps a replaced document's metadata (``{}`` when new).
+            must_exist: raise `DocumentNotFoundError` instead of inserting a new document.
+        """
+        doc_id = validate_id(doc_id)
+        meta = None if metadata is None else json.dumps(check_metadata(metadata))
+        adapter = adapter.to(dtype=torch.float32)  # as stored, so adapter.nbytes is the stored size
+        blob = self._adapters / f"{uuid.uuid4().hex}.safetensors"
+        try:
+            with self._transaction() as conn:
+                self._bind(conn, identity)
+                row = conn.execute("SELECT adapter_file FROM documents WHERE id = ?", (doc_id,)).fetchone()
+                if row is None and must_exist:
+                    raise DocumentNotFoundError(f"no document with id {doc_id!r} in the store at {self.directory}")
+                sha = save_adapter(blob, adapter, identity)
+                self._write_row(conn, doc_id, text, meta, tokens, chunks, blob.name, sha, adapter.nbytes, row is None)
+        except BaseException:
+            blob.unlink(missing_ok=True)
+            raise
+        if row is not None:
+            (self._adapters / row[0]).unlink(missing_ok=True)
+
+    @staticmethod
+    def _write_row(
+        conn: sqlite3.Connection,
+        doc_id: str,
+        text: str,
+        meta: str | None,
+        tokens: int,
+        chunks: int,
+        blob: str,
+        sha: str,
+        nbytes: int,
+        new: bool,
+    ) -> None:
+        now = time.time()
+        if new:
+            conn.execute(
+                "INSERT INTO documents (id, text, metadata, tokens, chunks, adapter_file, adapter_sha256, "
+                "adapter_nbytes, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (doc_id, text, meta or "{}", tokens, chunks, blob, sha, nbytes, now, now),
+            )
+        else:
+            conn.execute(
+                "UPDATE documents SET text = ?, metadata = COALESCE(?, metadata), tokens = ?, chunks = ?, "
+                "adapter_file = ?, adapter_sha256 = ?, adapter_nbytes = ?, embedding = NULL, "
+                "embedding_model = NULL, updated = ? WHERE id = ?",
+                (text, meta, tokens, chunks, blob, sha, nbytes, now, doc_id),
+            )
+
+    def delete(self, doc_id: str) -> None:
+        """Remove a document and its adapter blob; raises `DocumentNotFoundError` when absent."""
+        doc_id = validate_id(doc_id)
+        with self._transaction() as conn:
+            row = conn.execute("SELECT adapter_file FROM documents WHERE id = ?", (doc_id,)).fetchone()
+            if row is None:
+                raise DocumentNotFoundError(f"no document with id {doc_id!r} in the store at {self.directory}")
+            conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+        (self._adapters / row[0]).unlink(missing_ok=True)
+
+    # ---- base model ------------------------------------------------------------------------
+    def _bind(self, conn: sqlite3.Connection, identity: BaseModelIdentity) -> None:
+        """Bind an unbound store to ``identity``; a bound one must agree with it."""
+        self.check_base_model(identity)
+        conn.execute("INSERT OR IGNORE INTO lora_memory VALUES ('base_model', ?)", (json.dumps(identity.to_dict()),))
+
+    def check_base_model(self, identity: BaseModelIdentity) -> None:
+        """Raise `BaseModelMismatchError` if the store's adapters were made for another model."""
+        rows = self._query("SELECT value FROM lora_memory WHERE key = 'base_model'")
+        if rows:
+            identity.check(BaseModelIdentity.from_dict(json.loads(rows[0][0])), f"memory store {self.directory}")
+
+    # ---- reads -----------------------------------------------------------------------------
+    def get(self, doc_id: str) -> StoredDocument:
+        """The stored document; raises `DocumentNotFoundError` when absent."""
+        doc_id = validate_id(doc_id)
+        rows = self._query(
+            "SELECT id, text, metadata, tokens, chunks, adapter_nbytes FROM documents WHERE id = ?", (doc_id,)
+        )
+        if not rows:
+            raise DocumentNotFoundError(f"no document with id {doc_id!r} in the store at {self.directory}")
+        doc_id, text, meta, tokens, chunks, nbytes = rows[0]
+        return StoredDocument(doc_id, text, json.loads(meta), tokens, chunks, nbytes)
+
+    def adapter(self, doc_id: str) -> LoraAdapter:
+        """The document's adapter, from the cache or its blob (checked against its SHA-256)."""
+        doc_id = validate_id(doc_id)
+        with self._lock:
+            rows = self._query("SELECT adapter_file, adapter_sha256 FROM documents WHERE id = ?", (doc_id,))
+            if not rows:
+                raise DocumentNotFoundError(f"no document with id {doc_id!r} in the store at {self.directory}")
+            return self._read_adapter(*rows[0])
+
+    def _read_adapter_file(self, name: str, sha256: str) -> LoraAdapter:
+        path = self._adapters / name
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"the adapter blob {path} of a stored document is missing; the store is damaged") from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise AdapterFormatError(
+                f"{path} is corrupt: its SHA-256 differs from the one recorded when it was written"
+            )
+        return adapter_from_bytes(data, path)
+
+    def ids(self) -> list[str]:
+        """Document ids in the order they were first added."""
+        return [doc_id for (doc_id,) in self._query("SELECT id FROM documents ORDER BY created, rowid")]
+
+    def __len__(self) -> int:
+        return self._query("SELECT COUNT(*) FROM documents")[0][0]
+
+    def __contains__(self, doc_id: object) -> bool:
+        return isinstance(doc_id, str) and bool(self._query("SELECT 1 FROM documents WHERE id = ?", (doc_id,)))
+
+    def totals(self) -> tuple[int, int, int]:
+        """``(documents, tokens, adapter_bytes)`` over the whole store, from one consistent read."""
+        n, tokens, nbytes = self._query(
+            "SELECT COUNT(*), COALESCE(SUM(tokens), 0), COALESCE(SUM(adapter_nbytes), 0) FROM documents"
+        )[0]
+        return n, tokens, nbytes
+
+    # ---- router embeddings -----------------------------------------------------------------
+    def pending_embeddings(self, model: str) -> list[tuple[str, str, str]]:
+        """``(id, version, text)`` of documents with no embedding by encoder ``model`` yet."""
+        return self._query(
+            "SELECT id, adapter_file, text FROM documents WHERE embedding IS NULL OR embedding_model IS NOT ? "
+            "ORDER BY rowid",
+            (model,),
+        )
+
+    def save_embeddings(self, model: str, rows: Sequence[tuple[str, str, Tensor]]) -> None:
+        """Record ``(id, version, vector)`` embeddings; a document rewritten meanwhile is skipped."""
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE documents SET embedding = ?, embedding_model = ? WHERE id = ? AND adapter_file = ?",
+                [(vector.float().cpu().numpy().tobytes(), model, doc_id, version) for doc_id, version, vector in rows],
+            )
+
+    def embeddings(self, model: str) -> tuple[list[str], Tensor]:
+        """Ids and ``(n, dim)`` embeddings of the documents embedded by encoder ``model``."""
+        rows = self._query(
+            "SELECT id, embedding FROM documents WHERE embedding_model = ? AND embedding IS NOT NULL ORDER BY rowid",
+            (model,),
+        )
+        vectors = [torch.frombuffer(bytearray(blob), dtype=torch.float32) for _, blob in rows]
+        return [doc_id for doc_id, _ in rows], torch.stack(vectors) if vectors else torch.empty(0, 0)
+
+    # ---- lifetime --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the database (idempotent); the files stay."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+                self._read_adapter.cache_clear()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open ``path`` as a lora-memory store, creating the schema in a new or empty database."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    try:
+        # Read-only checks first: a foreign database must not be switched to WAL or given our tables.
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables:
+            found = (
+                dict(conn.execute("SELECT key, value FROM lora_memory").fetchall()) if "lora_memory" in tables else {}
+            )
+            if found.get("format") != STORE_FORMAT:
+                raise StoreError(
+                    f"{path} is an SQLite database but not a lora-memory store (tables: {sorted(tables)}); "
+                    "give a new or empty directory, or one created by ParametricMemory"
+                )
+            if int(found.get("version", 0)) > STORE_VERSION:
+                raise StoreError(
+                    f"{path} was written by a newer lora-memory (store version {found['version']}); "
+                    f"this one reads version {STORE_VERSION}: upgrade lora-memory"
+                )
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        conn.executemany(
+            "INSERT OR IGNORE INTO lora_memory VALUES (?, ?)",
+            [("format", STORE_FORMAT), ("version", str(STORE_VERSION))],
+        )
+        conn.execute("COMMIT")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(
+            f"{path} is not a lora-memory store (not an SQLite database, or a damaged one): {exc}"
+        ) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn

@@ -1,0 +1,218 @@
+"""The persistent store: round trips, atomic replacement, crash debris, foreign files, threads."""
+
+import sqlite3
+import threading
+
+import pytest
+import torch
+
+from lora_memory import (
+    AdapterFormatError,
+    BaseModelMismatchError,
+    DocumentNotFoundError,
+    InvalidIdError,
+    StoreError,
+    load_adapter,
+    save_adapter,
+)
+from lora_memory.store import ADAPTER_DIR, STORE_FILE, Store
+from tests.conftest import make_tiny_backbone, random_adapter
+
+BAD_IDS = ["", "a/b", "a\\b", "..", "v1..2", "nul\x00", "x" * 201, 5, None]
+
+
+def _put(store, backbone, doc_id, seed=0, **kw):
+    adapter = random_adapter(backbone, rank=2, seed=seed, scale=0.5)
+    store.put(doc_id, f"text {seed}", adapter, identity=backbone.identity, tokens=10 + seed, chunks=1, **kw)
+    return adapter
+
+
+def _blobs(directory):
+    return sorted(p.name for p in (directory / ADAPTER_DIR).iterdir())
+
+
+def _assert_same(a, b):
+    assert a.layers == b.layers and a.scale == b.scale and a.base_model == b.base_model
+    assert dict(a.metadata) == dict(b.metadata)
+    for m in a.modules:
+        assert torch.equal(a.A[m], b.A[m]) and torch.equal(a.B[m], b.B[m])
+
+
+def test_adapter_file_round_trip_is_bit_identical(tmp_path, backbone):
+    adapter = random_adapter(backbone, modules=("down_proj", "q_proj"), layers=(1, 3), scale=0.7)
+    sha = save_adapter(tmp_path / "a.safetensors", adapter, backbone.identity)
+    assert len(sha) == 64
+    _assert_same(load_adapter(tmp_path / "a.safetensors", backbone.identity), adapter)
+    with pytest.raises(BaseModelMismatchError):
+        load_adapter(tmp_path / "a.safetensors", make_tiny_backbone(name="other", hidden=16).identity)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "missing"])
+def test_unreadable_adapter_file_names_the_file(tmp_path, backbone, damage):
+    path = tmp_path / "broken.safetensors"
+    save_adapter(path, random_adapter(backbone))
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "garbage":
+        path.write_bytes(b"not a safetensors file at all")
+    else:
+        path.unlink()
+    with pytest.raises(AdapterFormatError, match=r"broken\.safetensors"):
+        load_adapter(path)
+
+
+def test_reopen_gives_everything_back(tmp_path, backbone):
+    store = Store(tmp_path)
+    adapters = {f"doc-{i}": _put(store, backbone, f"doc-{i}", seed=i, metadata={"n": i}) for i in range(3)}
+    store.close()
+    store = Store(tmp_path)
+    assert store.ids() == ["doc-0", "doc-1", "doc-2"] and len(store) == 3 and "doc-1" in store
+    doc = store.get("doc-2")
+    assert (doc.text, doc.metadata, doc.tokens, doc.chunks) == ("text 2", {"n": 2}, 12, 1)
+    assert doc.adapter_bytes == adapters["doc-2"].nbytes
+    for doc_id, adapter in adapters.items():
+        _assert_same(store.adapter(doc_id), adapter)
+    assert store.totals() == (3, 33, sum(a.nbytes for a in adapters.values()))
+
+
+def test_update_replaces_the_blob_and_keeps_metadata(tmp_path, backbone):
+    store = Store(tmp_path)
+    _put(store, backbone, "d", seed=0, metadata={"source": "a.md"})
+    before = _blobs(tmp_path)
+    new = _put(store, backbone, "d", seed=1, must_exist=True)
+    assert len(_blobs(tmp_path)) == 1 and _blobs(tmp_path) != before
+    assert store.get("d").metadata == {"source": "a.md"} and store.get("d").text == "text 1"
+    _assert_same(store.adapter("d"), new)
+    with pytest.raises(DocumentNotFoundError, match="'absent'"):
+        _put(store, backbone, "absent", must_exist=True)
+    assert store.ids() == ["d"]
+
+
+def test_delete_removes_row_and_blob(tmp_path, backbone):
+    store = Store(tmp_path)
+    _put(store, backbone, "a")
+    _put(store, backbone, "b", seed=1)
+    store.delete("a")
+    assert store.ids() == ["b"] and len(_blobs(tmp_path)) == 1
+    with pytest.raises(DocumentNotFoundError) as info:
+        store.delete("a")
+    assert isinstance(info.value, KeyError) and str(info.value).startswith("no document with id 'a'")
+
+
+@pytest.mark.parametrize("bad", BAD_IDS)
+def test_bad_ids_raise_and_change_nothing(tmp_path, backbone, bad):
+    store = Store(tmp_path)
+    _put(store, backbone, "ok")
+    with pytest.raises(InvalidIdError) as info:
+        _put(store, backbone, bad)
+    assert isinstance(info.value, ValueError)
+    assert store.ids() == ["ok"] and len(_blobs(tmp_path)) == 1
+
+
+def test_failed_row_write_leaves_the_old_entry(tmp_path, backbone, monkeypatch):
+    store = Store(tmp_path)
+    old = _put(store, backbone, "d", seed=0)
+    blobs = _blobs(tmp_path)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated crash between blob and row")
+
+    monkeypatch.setattr(Store, "_write_row", staticmethod(crash))
+    with pytest.raises(RuntimeError):
+        _put(store, backbone, "d", seed=1)
+    assert _blobs(tmp_path) == blobs and store.get("d").text == "text 0"
+    _assert_same(store.adapter("d"), old)
+
+
+def test_crash_debris_is_removed_on_open(tmp_path, backbone):
+    store = Store(tmp_path)
+    kept = _put(store, backbone, "d")
+    store.close()
+    adapters = tmp_path / ADAPTER_DIR
+    save_adapter(adapters / "0123abcd.safetensors", random_adapter(backbone))  # blob whose row never committed
+    (adapters / ".0123abcd.safetensors.99.tmp").write_bytes(b"half a file")  # write cut short
+    store = Store(tmp_path)
+    assert len(_blobs(tmp_path)) == 1 and store.ids() == ["d"]
+    _assert_same(store.adapter("d"), kept)
+
+
+def test_corrupt_blob_raises_adapter_format_error_naming_it(tmp_path, backbone):
+    store = Store(tmp_path)
+    _put(store, backbone, "d")
+    store.close()
+    (blob,) = (tmp_path / ADAPTER_DIR).iterdir()
+    data = bytearray(blob.read_bytes())
+    data[-5] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    with pytest.raises(AdapterFormatError, match=blob.name):
+        Store(tmp_path).adapter("d")
+
+
+def test_foreign_files_are_not_stores(tmp_path):
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / STORE_FILE).write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a lora-memory store"):
+        Store(garbage)
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    with sqlite3.connect(foreign / STORE_FILE) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    with pytest.raises(StoreError, match="not a lora-memory store"):
+        Store(foreign)
+    with sqlite3.connect(foreign / STORE_FILE) as conn:  # left exactly as it was
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["users"]
+
+    with pytest.raises(StoreError, match="is a file"):
+        Store(garbage / STORE_FILE)
+
+
+def test_store_is_bound_to_one_base_model(tmp_path, backbone):
+    store = Store(tmp_path)
+    _put(store, backbone, "d")
+    other = make_tiny_backbone(name="other-model")
+    with pytest.raises(BaseModelMismatchError):
+        store.check_base_model(other.identity)
+    with pytest.raises(BaseModelMismatchError):
+        _put(store, other, "e")
+    assert store.ids() == ["d"]
+
+
+def test_threads_share_one_store(tmp_path, backbone):
+    store = Store(tmp_path)
+    errors = []
+
+    def work(i):
+        try:
+            _put(store, backbone, f"t{i}", seed=i)
+            _put(store, backbone, f"t{i}", seed=i + 100)  # and replace it
+            assert store.get(f"t{i}").text == f"text {i + 100}"
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and sorted(store.ids()) == sorted(f"t{i}" for i in range(8))
+    assert len(_blobs(tmp_path)) == 8
+
+
+def test_stale_embeddings_are_not_saved(tmp_path, backbone):
+    store = Store(tmp_path)
+    _put(store, backbone, "d")
+    ((doc_id, version, _),) = store.pending_embeddings("enc")
+    _put(store, backbone, "d", seed=1)  # rewritten while the embedding was computed
+    store.save_embeddings("enc", [(doc_id, version, torch.ones(4))])
+    assert store.embeddings("enc")[0] == [] and len(store.pending_embeddings("enc")) == 1
+
+
+def test_closed_store_says_so(tmp_path):
+    store = Store(tmp_path)
+    store.close()
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.ids()

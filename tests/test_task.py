@@ -1,0 +1,75 @@
+"""TaskAdapter on a tiny model: the adapter carries the task, every entry point gives one answer."""
+
+import asyncio
+
+import pytest
+import torch
+
+from lora_memory import DocumentError, QuestionError, TaskAdapter, generate, import_peft
+from lora_memory.hypernets import fresh
+from tests.test_memory import lively_backbone
+
+DESCRIPTION = "Answer with the sentiment of the review: positive or negative."
+INPUTS = ["The film was great.", "Terrible service.", "What is the magic number?"]
+
+
+@pytest.fixture(scope="module")
+def lively():
+    return lively_backbone()
+
+
+@pytest.fixture(scope="module")
+def task(lively):
+    net = fresh("text2lora", lively, encoder="backbone")
+    with torch.no_grad():
+        for head in net.heads.values():
+            head.weight.normal_(std=0.05)  # a fresh network's B is zero: the adapter would change nothing
+    return TaskAdapter(DESCRIPTION, backbone=lively, text2lora=net, max_new_tokens=6)
+
+
+def test_the_prompt_is_the_input_and_the_task_is_in_the_adapter(task, lively):
+    prompts = [lively.chat_prompt(x) for x in INPUTS]
+    expected = generate(lively, prompts, [task.adapter] * 3, max_new_tokens=6)
+    assert [task(x) for x in INPUTS] == expected
+    assert expected != generate(lively, prompts, max_new_tokens=6)  # the adapter matters
+    assert task.adapter is task.adapter and task.adapter.metadata["description"] == DESCRIPTION
+
+
+def test_batch_async_and_streaming_agree(task):
+    alone = [task.invoke(x) for x in INPUTS]
+    assert all(alone) and task.batch(INPUTS) == alone and task.batch([]) == []
+    assert ["".join(task.stream(x)) for x in INPUTS] == alone
+
+    async def run():
+        one = await task.ainvoke(INPUTS[0])
+        many = await task.abatch(INPUTS)
+        streamed = "".join([piece async for piece in task.astream(INPUTS[1])])
+        return one, many, streamed
+
+    assert asyncio.run(run()) == (alone[0], alone, alone[1])
+
+
+def test_save_peft_round_trips(task, lively, tmp_path):
+    path = task.save_peft(tmp_path / "task-lora", pad_for_vllm=True)
+    loaded = import_peft(path, lively)
+    for m in task.adapter.modules:
+        for layer in task.adapter.layers:
+            torch.testing.assert_close(loaded.delta_weight(m, layer), task.adapter.delta_weight(m, layer))
+
+
+def test_bad_descriptions_and_inputs_raise(task, lively):
+    for bad in ("", "   ", None):
+        with pytest.raises(DocumentError):
+            TaskAdapter(bad, backbone=lively)
+        with pytest.raises(QuestionError):
+            task(bad)
+    with pytest.raises(QuestionError):
+        task.batch("one string, not a list")
+    with pytest.raises(ValueError, match="not both"):
+        TaskAdapter(DESCRIPTION, backbone=lively, model="another")
+
+
+def test_backbones_are_shared_and_loaded_on_first_use(tiny_model_dir):
+    first = TaskAdapter(DESCRIPTION, model=str(tiny_model_dir), device="cpu")
+    second = TaskAdapter("Reply with one word.", model=str(tiny_model_dir), device="cpu")
+    assert first.backbone is second.backbone
