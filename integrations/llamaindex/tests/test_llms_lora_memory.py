@@ -1,0 +1,48 @@
+import pytest
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.llms import CustomLLM
+from lora_memory.task import TaskAdapter
+
+from llama_index.indices.lora_memory import ParametricMemoryIndex
+from llama_index.llms.lora_memory import LoraMemoryLLM
+from tests.conftest import QUESTION
+
+REVIEW = "I loved every minute."
+
+
+def test_task_backed_completion(task: TaskAdapter) -> None:
+    llm = LoraMemoryLLM(task)
+    assert isinstance(llm, CustomLLM)
+    expected = task(REVIEW)
+    assert llm.complete(REVIEW).text == expected != ""
+    chunks = list(llm.stream_complete(REVIEW))
+    assert len(chunks) > 1
+    assert "".join(c.delta for c in chunks) == chunks[-1].text == expected
+    assert (llm.metadata.model_name, llm.metadata.num_output) == ("tiny-llama", 8)
+
+
+def test_memory_backed_completion_reports_its_sources(index: ParametricMemoryIndex) -> None:
+    response = LoraMemoryLLM(index.memory).complete(QUESTION)
+    expected = index.memory.ask(QUESTION)
+    assert response.text == expected.answer
+    assert response.additional_kwargs == {"document_ids": ["magic"], "scores": expected.scores}
+
+
+def test_chat_answers_the_last_user_message(task: TaskAdapter) -> None:
+    messages = [
+        ChatMessage(role=MessageRole.SYSTEM, content="Be brief."),
+        ChatMessage(role=MessageRole.USER, content="Dreadful."),
+        ChatMessage(role=MessageRole.ASSISTANT, content="negative"),
+        ChatMessage(role=MessageRole.USER, content=REVIEW),
+    ]
+    assert LoraMemoryLLM(task).chat(messages).message.content == task(REVIEW)
+    with pytest.raises(ValueError, match="user message"):
+        LoraMemoryLLM(task).chat(messages[:1])
+
+
+def test_from_defaults_needs_exactly_one_backend() -> None:
+    with pytest.raises(ValueError):
+        LoraMemoryLLM.from_defaults()
+    with pytest.raises(ValueError):
+        LoraMemoryLLM.from_defaults(task="Reply with the number only.", memory_path="storage")
+    assert isinstance(LoraMemoryLLM.from_defaults(task="Reply with the number only.").backend, TaskAdapter)
