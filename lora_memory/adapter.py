@@ -172,6 +172,16 @@ class AdapterBatch:
             {k: v.to(device) for k, v in self.A.items()}, {k: v.to(device) for k, v in self.B.items()}, self.layers
         )
 
+    def to_adapter(self, index: int = 0, base_model: str = "", metadata: Mapping[str, Any] | None = None) -> LoraAdapter:
+        """Sample ``index`` as a standalone fp32 CPU `LoraAdapter` (scale already folded in)."""
+        return LoraAdapter(
+            A={m: t[index].detach().float().cpu() for m, t in self.A.items()},
+            B={m: t[index].detach().float().cpu() for m, t in self.B.items()},
+            layers=self.layers,
+            base_model=base_model,
+            metadata=dict(metadata or {}),
+        )
+
     @classmethod
     def stack(cls, adapters: Sequence[LoraAdapter | None]) -> AdapterBatch | None:
         """Stack per-sample adapters (None = no adapter); ranks are zero-padded to the largest.

@@ -22,7 +22,7 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type) -> None:
         kind = next((a for a in typing.get_args(hints[f.name]) if a is not type(None)), hints[f.name])
         parser.add_argument(
             "--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=f.default,
-            help=f"{docs.get(f.name, '')} (default: {f.default})",
+            help=f"{docs.get(f.name, '')} (default: {f.default})".replace("%", "%%"),
         )
 
 

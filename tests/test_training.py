@@ -7,7 +7,8 @@ from safetensors.torch import load_file
 
 from lora_memory.hypernets import fresh
 from lora_memory.training.data import QA, DocSample
-from lora_memory.training.doc2lora import Doc2LoRATrainConfig, doc2lora_loss, lr_at, train
+from lora_memory.training.doc2lora import Doc2LoRATrainConfig, doc2lora_loss, train
+from lora_memory.training.loop import lr_at
 
 import random
 

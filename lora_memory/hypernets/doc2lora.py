@@ -126,7 +126,7 @@ def document_token_ids(backbone: Backbone, text: str, max_tokens: int | None = N
     if not isinstance(text, str):
         raise DocumentError(f"a document must be str, got {type(text).__name__}; decode bytes as UTF-8 first")
     if not text.strip():
-        raise DocumentError("the document is empty (or only whitespace): there is nothing to internalize")
+        raise DocumentError("the document is empty (or only whitespace): there is nothing to internalize; pass its text")
     ids = backbone.tokenize(text)
     if max_tokens is not None and len(ids) > max_tokens:
         raise DocumentError(
@@ -148,27 +148,39 @@ def internalize(
 ) -> LoraAdapter:
     """Turn a document into one LoRA adapter with a single forward pass per chunk.
 
-    Chunks are encoded ``batch_size`` at a time, so peak memory is bounded by one batch of
-    chunk activations whatever the document's length.
+    Chunks are encoded ``batch_size`` at a time and each batch's adapters are written straight
+    into the document's adapter (what `assemble` computes: chunks in order, then the bias), so
+    peak memory is one batch of chunk activations plus the adapter itself, whatever the length.
     """
     ids = document_token_ids(backbone, text, max_tokens)
     chunks = chunk_token_ids(ids, chunk_tokens or hypernet.chunk_tokens)
-    parts: list[AdapterBatch] = []
+    A: dict[str, Tensor] = {}
+    B: dict[str, Tensor] = {}
+    filled: dict[str, int] = {}
     with torch.no_grad(), tqdm(total=len(chunks), desc="internalize", unit="chunk", disable=not progress) as bar:
+        bias = hypernet.bias_adapter()
         for start in range(0, len(chunks), batch_size):
             batch = chunks[start : start + batch_size]
-            parts.append(hypernet(encode_chunks(backbone, hypernet, batch)))
+            out = hypernet(encode_chunks(backbone, hypernet, batch))
+            for m in out.A:
+                a, b = out.A[m], out.B[m]  # (n, layers, r, d_in), (n, layers, d_out, r)
+                n, n_layers, r, d_in = a.shape
+                d_out = b.shape[2]
+                if m not in A:
+                    total = len(chunks) * r + (bias.A[m].shape[2] if bias is not None else 0)
+                    A[m], B[m], filled[m] = a.new_empty(n_layers, total, d_in), b.new_empty(n_layers, d_out, total), 0
+                at = filled[m]
+                A[m][:, at : at + n * r] = a.transpose(0, 1).reshape(n_layers, n * r, d_in)
+                B[m][:, :, at : at + n * r] = b.permute(1, 2, 0, 3).reshape(n_layers, d_out, n * r)
+                filled[m] = at + n * r
+            layers = out.layers
             bar.update(len(batch))
-        merged = AdapterBatch(
-            A={m: torch.cat([p.A[m] for p in parts]) for m in parts[0].A},
-            B={m: torch.cat([p.B[m] for p in parts]) for m in parts[0].B},
-            layers=parts[0].layers,
-        )
-        doc = assemble(merged, [list(range(len(chunks)))], hypernet.bias_adapter())
-    return LoraAdapter(
-        A={m: t[0].float().cpu() for m, t in doc.A.items()},
-        B={m: t[0].float().cpu() for m, t in doc.B.items()},
-        layers=doc.layers,
+        if bias is not None:
+            for m in A:
+                A[m][:, filled[m] :] = bias.A[m][0]
+                B[m][:, :, filled[m] :] = bias.B[m][0]
+        doc = AdapterBatch({m: t.unsqueeze(0) for m, t in A.items()}, {m: t.unsqueeze(0) for m, t in B.items()}, layers)
+    return doc.to_adapter(
         base_model=backbone.name,
         metadata={"kind": "doc2lora", "arch": hypernet.arch, "tokens": len(ids), "chunks": len(chunks)},
     )

@@ -109,10 +109,6 @@ def describe_task(backbone: Backbone, hypernet: TextToLoRA, description: str) ->
     encoder = make_encoder(hypernet.config.encoder, backbone)
     with torch.no_grad():
         batch = hypernet(encoder([description]).to(backbone.device))
-    return LoraAdapter(
-        A={m: t[0].float().cpu() for m, t in batch.A.items()},
-        B={m: t[0].float().cpu() for m, t in batch.B.items()},
-        layers=batch.layers,
-        base_model=backbone.name,
-        metadata={"kind": "text2lora", "arch": hypernet.arch, "description": description},
+    return batch.to_adapter(
+        base_model=backbone.name, metadata={"kind": "text2lora", "arch": hypernet.arch, "description": description}
     )

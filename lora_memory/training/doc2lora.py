@@ -13,30 +13,23 @@ backward stop halfway. The same code runs on CUDA, and on several GPUs with ``ac
 
 from __future__ import annotations
 
-import json
 import math
 import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
-from tqdm.auto import tqdm
 
 from lora_memory.adapter import AdapterBatch
 from lora_memory.backbone import Backbone
 from lora_memory.generation import in_context_question
 from lora_memory.hypernets.base import ConfigMixin
-from lora_memory.hypernets.checkpoint import fresh, load_checkpoint, save_checkpoint
+from lora_memory.hypernets.checkpoint import fresh
 from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, encode_chunks
+from lora_memory.training import loop
 from lora_memory.training.data import QA, DocSample, sample_stream
-from lora_memory.training.state import STATE_FILE, load_state, save_state
-
-CHECKPOINT = "hypernet.safetensors"
-BEST = "best.safetensors"
-METRICS = "metrics.jsonl"
+from lora_memory.training.loop import accelerator_for, answer_batch, gather_positions
 
 
 @dataclass
@@ -94,13 +87,6 @@ class Doc2LoRATrainConfig(ConfigMixin):
     device: str | None = None
 
 
-def lr_at(step: int, config: Doc2LoRATrainConfig) -> float:
-    if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
-    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
-    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
 def _chunk_groups(backbone: Backbone, docs: list[DocSample], rng: random.Random, config: Doc2LoRATrainConfig):
     """Tokenize and chunk each document with a sampled chunk count; returns chunks and groups."""
     chunks, groups = [], []
@@ -113,20 +99,6 @@ def _chunk_groups(backbone: Backbone, docs: list[DocSample], rng: random.Random,
         chunks += [ids[i : i + size] for i in range(0, len(ids), size)]
         groups.append(list(range(start, len(chunks))))
     return chunks, groups
-
-
-def _answer_batch(backbone: Backbone, prompts: list[list[int]], answers: list[list[int]]):
-    """Right-padded prompt+answer sequences and, per sequence, positions predicting the answer."""
-    seqs = [p + a for p, a in zip(prompts, answers)]
-    ids, mask = backbone.pad(seqs)
-    positions = [list(range(len(p) - 1, len(p) - 1 + len(a))) for p, a in zip(prompts, answers)]
-    return ids, mask, positions
-
-
-def _gather(hidden: torch.Tensor, positions: list[list[int]]) -> torch.Tensor:
-    rows = torch.tensor([i for i, pos in enumerate(positions) for _ in pos], device=hidden.device)
-    cols = torch.tensor([p for pos in positions for p in pos], device=hidden.device)
-    return hidden[rows, cols]  # (answer tokens in the batch, hidden)
 
 
 def doc2lora_loss(
@@ -146,13 +118,13 @@ def doc2lora_loss(
     eos = backbone.tokenizer.eos_token_id
     answers = [backbone.tokenize(qa.answer) + [eos] for _, qa in qas]
     prompts = [backbone.chat_prompt(qa.question) for _, qa in qas]
-    ids, mask, positions = _answer_batch(backbone, prompts, answers)
-    log_q = F.log_softmax(backbone.logits(_gather(backbone.final_hidden(ids, mask, per_qa), positions)).float(), -1)
+    ids, mask, positions = answer_batch(backbone, prompts, answers)
+    log_q = F.log_softmax(backbone.logits(gather_positions(backbone.final_hidden(ids, mask, per_qa), positions)).float(), -1)
     if config.objective == "distill":
         t_prompts = [backbone.chat_prompt(in_context_question(docs[d].document, qa.question)) for d, qa in qas]
-        t_ids, t_mask, t_pos = _answer_batch(backbone, t_prompts, answers)
+        t_ids, t_mask, t_pos = answer_batch(backbone, t_prompts, answers)
         with torch.no_grad():
-            t_logits = backbone.logits(_gather(backbone.final_hidden(t_ids, t_mask), t_pos)).float()
+            t_logits = backbone.logits(gather_positions(backbone.final_hidden(t_ids, t_mask), t_pos)).float()
             top_p, top_i = torch.softmax(t_logits, -1).topk(config.top_k, dim=-1)
             top_p = top_p / top_p.sum(-1, keepdim=True)
         token_loss = -(top_p * log_q.gather(-1, top_i)).sum(-1)
@@ -185,62 +157,22 @@ def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path
     """Train (or resume) a Doc-to-LoRA hypernetwork; returns the run directory."""
     from lora_memory.evaluation.qa import answer_samples, summarize
 
-    run_dir = Path(config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    accelerator = Accelerator(cpu=config.device == "cpu")
+    accelerator = accelerator_for(config)
     backbone = backbone or Backbone.load(config.model, device=accelerator.device)
-    resuming = (run_dir / STATE_FILE).is_file() and (run_dir / CHECKPOINT).is_file()
-    if resuming:
-        hypernet = load_checkpoint(run_dir / CHECKPOINT, backbone, kind="doc2lora")
-    else:
-        hypernet = fresh("doc2lora", backbone, arch=config.arch, seed=config.seed, rank=config.rank,
-                         chunk_tokens=config.chunk_tokens)
-    hypernet.train().requires_grad_(True)
-    optimizer = torch.optim.AdamW(hypernet.parameters(), lr=config.lr, weight_decay=0.0)
-    step, extra = load_state(run_dir, optimizer) if resuming else (0, {"best": -1.0, "seconds": 0.0})
-    model, optimizer = accelerator.prepare(hypernet, optimizer)
-    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     evalset = heldout_samples(backbone, config) if config.eval_every else []
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731
-    bar = tqdm(total=config.steps, initial=step, desc="train doc2lora", unit="step", disable=not accelerator.is_main_process)
-    while step < config.steps:
-        start = time.perf_counter()
+
+    def make_net() -> DocToLoRA:
+        return fresh("doc2lora", backbone, arch=config.arch, seed=config.seed, rank=config.rank,
+                     chunk_tokens=config.chunk_tokens)
+
+    def batch_loss(step: int, net: torch.nn.Module):
         # the data stream is a function of (seed, step): resuming replays exactly the same batches
         rng = random.Random(config.seed * 1_000_003 + step)
         stream = sample_stream(rng.randrange(2**31), "train", _mix(config), count, (config.haystack_min, config.haystack_max))
-        docs = [next(stream) for _ in range(config.batch_size)]
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config)
-        loss, stats = doc2lora_loss(backbone, model, docs, rng, config)
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        accelerator.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        step += 1
-        extra["seconds"] += time.perf_counter() - start
-        record = {"step": step, **stats, "lr": lr_at(step - 1, config), "s_per_step": time.perf_counter() - start}
-        if config.eval_every and (step % config.eval_every == 0 or step == config.steps):
-            net = accelerator.unwrap_model(model).eval()
-            with torch.no_grad():
-                record.update(summarize(answer_samples(backbone, evalset, "doc2lora", net)))
-            net.train()
-            if record["all_exact"] > extra["best"]:
-                extra["best"] = record["all_exact"]
-                save_checkpoint(run_dir / BEST, net, card=_card(config, step, extra, record))
-        if accelerator.is_main_process:
-            with open(run_dir / METRICS, "a") as f:
-                f.write(json.dumps(record) + "\n")
-            if step % config.save_every == 0 or step == config.steps:
-                net = accelerator.unwrap_model(model)
-                save_checkpoint(run_dir / CHECKPOINT, net, card=_card(config, step, extra, record))
-                save_state(run_dir, optimizer, step, extra)
-        bar.set_postfix(loss=f"{stats['loss']:.3f}", **({"acc": f"{record['all_exact']:.2f}"} if "all_exact" in record else {}))
-        bar.update(1)
-    bar.close()
-    return run_dir
+        return doc2lora_loss(backbone, net, [next(stream) for _ in range(config.batch_size)], rng, config)
 
+    def evaluate(net: DocToLoRA) -> dict[str, float]:
+        return summarize(answer_samples(backbone, evalset, "doc2lora", net))
 
-def _card(config: Doc2LoRATrainConfig, step: int, extra: dict, record: dict) -> dict:
-    device = "cuda:" + torch.cuda.get_device_name() if torch.cuda.is_available() and config.device != "cpu" else "cpu"
-    return {"recipe": "doc2lora", "config": config.to_dict(), "step": step, "train_seconds": round(extra["seconds"], 1),
-            "device": device, "last_metrics": record}
+    return loop.run(config, backbone, "doc2lora", make_net, batch_loss, evaluate, accelerator, "all_exact")

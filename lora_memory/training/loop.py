@@ -1,0 +1,138 @@
+"""The training loop both recipes share: schedule, resume, checkpoints, metrics, evaluation.
+
+A recipe supplies a fresh network, a ``batch_loss(step, net)`` and an ``evaluate(net)``; this
+module does everything else the same way for Doc-to-LoRA and Text-to-LoRA (torchtune-style: the
+recipe is plain functions over a typed config).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+
+from lora_memory.backbone import Backbone
+from lora_memory.hypernets.base import Hypernetwork
+from lora_memory.hypernets.checkpoint import load_checkpoint, save_checkpoint
+from lora_memory.training.state import STATE_FILE, load_state, save_state
+
+CHECKPOINT = "hypernet.safetensors"
+BEST = "best.safetensors"
+METRICS = "metrics.jsonl"
+
+
+class LoopConfig(Protocol):
+    """The fields every recipe config has (see the recipes' dataclasses for their meaning)."""
+
+    run_dir: str
+    steps: int
+    lr: float
+    warmup: int
+    eval_every: int
+    save_every: int
+    device: str | None
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def lr_at(step: int, config: LoopConfig) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak at the last step."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def answer_batch(backbone: Backbone, prompts: list[list[int]], answers: list[list[int]]):
+    """Right-padded prompt+answer sequences and, per sequence, the positions predicting the answer."""
+    ids, mask = backbone.pad([p + a for p, a in zip(prompts, answers)])
+    positions = [list(range(len(p) - 1, len(p) - 1 + len(a))) for p, a in zip(prompts, answers)]
+    return ids, mask, positions
+
+
+def gather_positions(hidden: torch.Tensor, positions: list[list[int]]) -> torch.Tensor:
+    """Hidden states at the listed positions only, ``(answer tokens in the batch, hidden)``.
+
+    Logits are then computed for these rows alone: never the vocabulary over whole sequences.
+    """
+    rows = torch.tensor([i for i, pos in enumerate(positions) for _ in pos], device=hidden.device)
+    cols = torch.tensor([p for pos in positions for p in pos], device=hidden.device)
+    return hidden[rows, cols]
+
+
+def accelerator_for(config: LoopConfig) -> Accelerator:
+    return Accelerator(cpu=config.device == "cpu")
+
+
+def run(
+    config: LoopConfig,
+    backbone: Backbone,
+    kind: str,
+    make_net: Callable[[], Hypernetwork],
+    batch_loss: Callable[[int, torch.nn.Module], tuple[torch.Tensor, dict[str, float]]],
+    evaluate: Callable[[Hypernetwork], dict[str, float]] | None,
+    accelerator: Accelerator,
+    score_key: str,
+) -> Path:
+    """Train (or resume) to ``config.steps``; keeps ``hypernet`` (latest) and ``best`` checkpoints.
+
+    ``batch_loss(step, net)`` must draw its batch from ``step`` alone, so a resumed run replays
+    exactly the batches an uninterrupted one would have seen.
+    """
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resuming = (run_dir / STATE_FILE).is_file() and (run_dir / CHECKPOINT).is_file()
+    net = load_checkpoint(run_dir / CHECKPOINT, backbone, kind=kind) if resuming else make_net()
+    net.train().requires_grad_(True)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=0.0)
+    step, extra = load_state(run_dir, optimizer) if resuming else (0, {"best": -1.0, "seconds": 0.0})
+    model, optimizer = accelerator.prepare(net, optimizer)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    bar = tqdm(total=config.steps, initial=step, desc=f"train {kind}", unit="step", disable=not accelerator.is_main_process)
+    while step < config.steps:
+        start = time.perf_counter()
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, config)
+        loss, stats = batch_loss(step, model)
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        extra["seconds"] += time.perf_counter() - start
+        record = {"step": step, **stats, "lr": lr_at(step - 1, config), "s_per_step": time.perf_counter() - start}
+        unwrapped = accelerator.unwrap_model(model)
+        if evaluate is not None and config.eval_every and (step % config.eval_every == 0 or step == config.steps):
+            unwrapped.eval()
+            with torch.no_grad():
+                record.update(evaluate(unwrapped))
+            unwrapped.train()
+            if record[score_key] > extra["best"]:
+                extra["best"] = record[score_key]
+                save_checkpoint(run_dir / BEST, unwrapped, card=card(config, kind, step, extra, record))
+        if accelerator.is_main_process:
+            with open(run_dir / METRICS, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            if step % config.save_every == 0 or step == config.steps:
+                save_checkpoint(run_dir / CHECKPOINT, unwrapped, card=card(config, kind, step, extra, record))
+                save_state(run_dir, optimizer, step, extra)
+        shown = {"loss": f"{stats['loss']:.3f}"} | ({"score": f"{record[score_key]:.2f}"} if score_key in record else {})
+        bar.set_postfix(**shown)
+        bar.update(1)
+    bar.close()
+    return run_dir
+
+
+def card(config: LoopConfig, kind: str, step: int, extra: dict, record: dict) -> dict:
+    """What a checkpoint says about how it was made (it travels inside the safetensors header)."""
+    on_gpu = torch.cuda.is_available() and config.device != "cpu"
+    return {"recipe": kind, "config": config.to_dict(), "step": step, "train_seconds": round(extra["seconds"], 1),
+            "device": torch.cuda.get_device_name() if on_gpu else f"cpu ({torch.get_num_threads()} threads)",
+            "last_metrics": record}

@@ -1,0 +1,164 @@
+"""Text-to-LoRA meta-training by supervised fine-tuning end to end (arXiv 2506.06105, sec. 3.2).
+
+Each example of a training task is paired with one of that task's training descriptions, drawn
+afresh every time; the description's embedding goes through the hypernetwork, and the generated
+q/v adapter is trained through the student's completion-only cross-entropy (label smoothing 0.1)
+plus a small L2 penalty on the generated weights. ``mode="multitask"`` trains the same network
+on a constant embedding instead: it then emits ONE adapter for every task, which is exactly the
+"multi-task LoRA of the same shape" baseline, trained by the same code on the same data.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from lora_memory.backbone import Backbone
+from lora_memory.hypernets.base import ConfigMixin
+from lora_memory.hypernets.checkpoint import fresh
+from lora_memory.hypernets.encoders import make_encoder
+from lora_memory.hypernets.text2lora import TextToLoRA
+from lora_memory.training import loop
+from lora_memory.training.loop import accelerator_for, answer_batch, gather_positions
+from lora_memory.training.task_corpus import Task, load_corpus
+
+MODES = ("task", "multitask")
+
+
+@dataclass
+class Text2LoRATrainConfig(ConfigMixin):
+    """A Text-to-LoRA training run; every field is also a ``lora-memory train text2lora`` flag.
+
+    Attributes:
+        run_dir: where checkpoints, trainer state and metrics.jsonl go; rerun to resume.
+        model: base model (None = embedded SmolLM2-135M-Instruct).
+        corpus: task corpus file (None = the one shipped in the package).
+        mode: ``task`` (T2L) or ``multitask`` (the same-shape multi-task LoRA baseline).
+        encoder: description encoder, ``minilm`` or ``backbone``.
+        width: hypernetwork MLP width.
+        rank: LoRA rank of the generated q/v adapters.
+        steps: optimizer steps in total (a resumed run continues up to this).
+        batch_size: examples per step, tasks drawn uniformly.
+        lr: peak AdamW learning rate.
+        warmup: linear warm-up steps, then cosine decay to 10%.
+        label_smoothing: of the completion cross-entropy (0.1 upstream).
+        l2: weight of the mean squared generated A and B.
+        max_input_tokens: inputs are cut to their last this-many tokens.
+        eval_every: steps between held-out evaluations (0 = never).
+        eval_examples: examples per held-out task and description in those evaluations.
+        save_every: steps between checkpoints.
+        seed: seeds sampling and initialisation.
+        device: cpu / cuda (default: accelerate's choice).
+    """
+
+    run_dir: str = "runs/text2lora"
+    model: str | None = None
+    corpus: str | None = None
+    mode: str = "task"
+    encoder: str = "minilm"
+    width: int = 256
+    rank: int = 8
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup: int = 50
+    label_smoothing: float = 0.1
+    l2: float = 1e-4
+    max_input_tokens: int = 384
+    eval_every: int = 100
+    eval_examples: int = 4
+    save_every: int = 50
+    seed: int = 0
+    device: str | None = None
+
+
+def constant_embedding(net: TextToLoRA, n: int) -> torch.Tensor:
+    """The fixed input of a multi-task network: one adapter whatever the task."""
+    return torch.ones(n, net.embed_dim, device=next(net.parameters()).device)
+
+
+class DescriptionBank:
+    """Description embeddings, each computed once on first use: the encoder is frozen, so
+    re-encoding a description every time it is drawn would be waste."""
+
+    def __init__(self, backbone: Backbone, encoder_name: str):
+        self.encoder = make_encoder(encoder_name, backbone)
+        self.device = backbone.device
+        self.rows: dict[str, torch.Tensor] = {}
+
+    def __call__(self, texts: Sequence[str]) -> torch.Tensor:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.rows]
+        if missing:
+            self.rows.update(zip(missing, self.encoder(missing).to(self.device)))
+        return torch.stack([self.rows[t] for t in texts])
+
+
+def prompt_ids(backbone: Backbone, text: str, max_tokens: int) -> list[int]:
+    """A chat prompt of the input alone (the task lives in the adapter), its head cut if too long."""
+    ids = backbone.tokenize(text)
+    if len(ids) > max_tokens:
+        text = backbone.tokenizer.decode(ids[-max_tokens:])
+    return backbone.chat_prompt(text)
+
+
+def text2lora_loss(
+    backbone: Backbone, net: torch.nn.Module, embeddings: torch.Tensor, inputs: Sequence[str], targets: Sequence[str],
+    config: Text2LoRATrainConfig,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Completion-only CE (label-smoothed) of the student with the generated adapters, plus L2."""
+    adapters = net(embeddings)
+    eos = backbone.tokenizer.eos_token_id
+    answers = [backbone.tokenize(t) + [eos] for t in targets]
+    prompts = [prompt_ids(backbone, x, config.max_input_tokens) for x in inputs]
+    ids, mask, positions = answer_batch(backbone, prompts, answers)
+    logits = backbone.logits(gather_positions(backbone.final_hidden(ids, mask, adapters), positions)).float()
+    gold = torch.tensor([t for a in answers for t in a], device=logits.device)
+    token_loss = F.cross_entropy(logits, gold, reduction="none", label_smoothing=config.label_smoothing)
+    ce = torch.stack([t.mean() for t in token_loss.split([len(p) for p in positions])]).mean()
+    l2 = sum(t.pow(2).mean() for t in (*adapters.A.values(), *adapters.B.values()))
+    return ce + config.l2 * l2, {"loss": ce.item(), "l2": float(l2.detach())}
+
+
+def sample_batch(tasks: Sequence[Task], rng: random.Random, n: int) -> list[tuple[Task, str, str, str]]:
+    """``n`` (task, description, input, target) draws: task uniformly, then an example and a description."""
+    out = []
+    for _ in range(n):
+        task = rng.choice(tasks)
+        example = rng.choice(task.train)
+        out.append((task, rng.choice(task.descriptions_train), example.input, example.target))
+    return out
+
+
+def train(config: Text2LoRATrainConfig, backbone: Backbone | None = None) -> Path:
+    """Train (or resume) a Text-to-LoRA network (or the multi-task baseline); returns the run directory."""
+    from lora_memory.evaluation.text2lora_eval import evaluate_method
+
+    if config.mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {config.mode!r}")
+    accelerator = accelerator_for(config)
+    backbone = backbone or Backbone.load(config.model, device=accelerator.device)
+    corpus = load_corpus(config.corpus)
+    train_tasks = [t for t in corpus if t.split == "train"]
+    heldout = [t for t in corpus if t.split == "heldout"]
+    bank = DescriptionBank(backbone, config.encoder) if config.mode == "task" else None
+
+    def make_net() -> TextToLoRA:
+        return fresh("text2lora", backbone, seed=config.seed, encoder=config.encoder, width=config.width, rank=config.rank)
+
+    def batch_loss(step: int, net: torch.nn.Module):
+        draws = sample_batch(train_tasks, random.Random(config.seed * 1_000_003 + step), config.batch_size)
+        core = net.module if hasattr(net, "module") else net
+        emb = bank([d for _, d, _, _ in draws]) if bank else constant_embedding(core, len(draws))
+        return text2lora_loss(backbone, net, emb, [x for _, _, x, _ in draws], [y for *_, y in draws], config)
+
+    def evaluate(net: TextToLoRA) -> dict[str, float]:
+        method = "text2lora" if config.mode == "task" else "multitask"
+        return evaluate_method(backbone, heldout, method, net, examples=config.eval_examples,
+                               max_input_tokens=config.max_input_tokens)["summary"]
+
+    return loop.run(config, backbone, "text2lora", make_net, batch_loss, evaluate, accelerator, "accuracy")

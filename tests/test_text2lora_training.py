@@ -1,0 +1,52 @@
+"""Text-to-LoRA SFT and its evaluation on the tiny model and the shipped task corpus."""
+
+import json
+
+import torch
+from safetensors.torch import load_file
+
+from lora_memory.evaluation.text2lora_eval import METHODS, correct, evaluate_method
+from lora_memory.hypernets import fresh
+from lora_memory.training.task_corpus import Task, TaskExample, load_corpus
+from lora_memory.training.text2lora import Text2LoRATrainConfig, train
+
+
+def _config(tmp_path, **kw):
+    base = dict(run_dir=str(tmp_path / "run"), steps=2, batch_size=4, eval_every=0, save_every=1, device="cpu",
+                encoder="backbone", width=32, warmup=1, max_input_tokens=48)
+    return Text2LoRATrainConfig(**{**base, **kw})
+
+
+def test_training_moves_the_heads_in_both_modes(backbone, tmp_path):
+    for mode in ("task", "multitask"):
+        run = train(_config(tmp_path / mode, mode=mode), backbone=backbone)
+        weights = load_file(str(run / "hypernet.safetensors"))
+        assert any(torch.count_nonzero(v) for k, v in weights.items() if k.startswith("heads.") and k.endswith("weight"))
+        metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert [m["step"] for m in metrics] == [1, 2] and all(m["loss"] > 0 for m in metrics)
+
+
+def test_every_method_scores_held_out_tasks(backbone):
+    heldout = [t for t in load_corpus() if t.split == "heldout"][:2]
+    net = fresh("text2lora", backbone, encoder="backbone", width=32)
+    for method in METHODS:
+        result = evaluate_method(backbone, heldout, method, net, examples=2, max_input_tokens=48, max_new_tokens=4)
+        assert 0.0 <= result["summary"]["accuracy"] <= 1.0 and set(result["per_task"]) == {t.name for t in heldout}
+        assert result["summary"]["tokens_per_query"] > 0
+
+
+def test_three_shot_costs_more_tokens_than_text2lora(backbone):
+    heldout = [t for t in load_corpus() if t.split == "heldout"][:2]
+    net = fresh("text2lora", backbone, encoder="backbone", width=32)
+    shots = evaluate_method(backbone, heldout, "three_shot", net, examples=2, max_new_tokens=2)["summary"]
+    t2l = evaluate_method(backbone, heldout, "text2lora", net, examples=2, max_new_tokens=2)["summary"]
+    assert shots["tokens_per_query"] > t2l["tokens_per_query"]
+
+
+def test_scoring_is_strict_for_exact_tasks_and_exclusive_for_choices():
+    exact = Task("t", "s", "l", "heldout", (), (), (), (), "exact", None)
+    assert correct("a-b-c\nmore", exact, TaskExample("x", "a-b-c"))
+    assert not correct("abc", exact, TaskExample("x", "a-b-c")) and not correct("", exact, TaskExample("x", "y"))
+    choice = Task("t", "s", "l", "heldout", (), (), (), (), "choice", ("positive", "negative"))
+    assert correct("It is positive.", choice, TaskExample("x", "positive"))
+    assert not correct("positive or negative", choice, TaskExample("x", "positive"))
