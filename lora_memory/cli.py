@@ -76,22 +76,28 @@ def cmd_adapt(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from lora_memory.training.doc2lora import Doc2LoRATrainConfig, train
-
-    config = config_from_args(Doc2LoRATrainConfig, args)
-    run_dir = train(config)
+    run_dir = args.run(config_from_args(args.config_class, args))
     print(f"run directory: {run_dir} (rerun the same command to resume)")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from lora_memory.evaluation.doc2lora_eval import Doc2LoRAEvalConfig, evaluate_doc2lora
+    config = config_from_args(args.config_class, args)
+    backbone = _backbone(args)
+    net = _hypernet(args.recipe, args, backbone)
+    results = args.run(config, backbone, net)
+    shown = ("summary", "niah_by_length", "facts", "seconds")
+    print(json.dumps({k: results[k] for k in shown if k in results}, indent=2))
+    print(f"results and figures in {config.out}")
 
-    config = config_from_args(Doc2LoRAEvalConfig, args)
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from lora_memory.bench import BenchConfig, run_bench
+
+    config = config_from_args(BenchConfig, args)
     backbone = _backbone(args)
     net = _hypernet("doc2lora", args, backbone)
-    results = evaluate_doc2lora(config, backbone, net)
-    print(json.dumps({"niah_by_length": results.get("niah_by_length"), "facts": results["facts"],
-                      "seconds": results["seconds"]}, indent=2))
+    results = run_bench(config, backbone, net)
+    print(Path(results["files"]["summary"]).read_text())
     print(f"results and figures in {config.out}")
 
 
@@ -158,21 +164,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pad-for-vllm", action="store_true")
     p.set_defaults(func=cmd_adapt)
 
-    train_parser = sub.add_parser("train", help="meta-train a hypernetwork")
-    train_sub = train_parser.add_subparsers(dest="recipe", required=True)
-    p = train_sub.add_parser("doc2lora", help="Doc-to-LoRA meta-training (resumable)")
-    from lora_memory.training.doc2lora import Doc2LoRATrainConfig
+    from lora_memory.evaluation import doc2lora_eval, text2lora_eval
+    from lora_memory.training import doc2lora, text2lora
 
-    add_config_args(p, Doc2LoRATrainConfig)
-    p.set_defaults(func=cmd_train)
+    recipes = {
+        "train": {
+            "doc2lora": ("Doc-to-LoRA meta-training (resumable)", doc2lora.Doc2LoRATrainConfig, doc2lora.train),
+            "text2lora": ("Text-to-LoRA SFT on the task corpus (resumable)", text2lora.Text2LoRATrainConfig,
+                          text2lora.train),
+        },
+        "eval": {
+            "doc2lora": ("NIAH grid and held-out fact QA: doc2lora vs in-context vs no-context",
+                         doc2lora_eval.Doc2LoRAEvalConfig, doc2lora_eval.evaluate_doc2lora),
+            "text2lora": ("held-out tasks: T2L vs base, description, 3-shot, multi-task LoRA, garbage",
+                          text2lora_eval.Text2LoRAEvalConfig, text2lora_eval.evaluate_text2lora),
+        },
+    }
+    for command, table in recipes.items():
+        group = sub.add_parser(command, help=f"{command} a hypernetwork").add_subparsers(dest="recipe", required=True)
+        for name, (help_text, config_class, run) in table.items():
+            p = group.add_parser(name, help=help_text)
+            add_config_args(p, config_class)
+            p.set_defaults(func=cmd_train if command == "train" else cmd_eval, config_class=config_class, run=run)
 
-    eval_parser = sub.add_parser("eval", help="evaluate a hypernetwork against the baselines")
-    eval_sub = eval_parser.add_subparsers(dest="recipe", required=True)
-    p = eval_sub.add_parser("doc2lora", help="NIAH grid and held-out fact QA: doc2lora vs in-context vs no-context")
-    from lora_memory.evaluation.doc2lora_eval import Doc2LoRAEvalConfig
+    p = sub.add_parser("bench", help="measure D2L / T2L against prefill, CD, in-context and RAG, side by side")
+    from lora_memory.bench import BenchConfig
 
-    add_config_args(p, Doc2LoRAEvalConfig)
-    p.set_defaults(func=cmd_eval)
+    add_config_args(p, BenchConfig)
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("info", parents=[common], help="backbone, device and checkpoints found")
     p.set_defaults(func=cmd_info)
