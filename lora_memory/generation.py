@@ -19,12 +19,14 @@ def generate(
     adapters: Sequence[LoraAdapter | None] | None = None,
     *,
     max_new_tokens: int = 64,
+    min_new_tokens: int = 0,
     streamer: BaseStreamer | None = None,
 ) -> list[str]:
     """Greedy-decode a batch of prompts (token ids), sample ``i`` with ``adapters[i]`` (or none).
 
     Safe to call from several threads at once with different adapters: the adapters live in this
-    call's context, never on the model.
+    call's context, never on the model. ``min_new_tokens`` suppresses EOS until that many tokens
+    exist (benchmarks use it so every method decodes the same amount).
     """
     if adapters is not None and len(adapters) != len(prompts):
         raise ValueError(f"{len(prompts)} prompts but {len(adapters)} adapters")
@@ -42,6 +44,7 @@ def generate(
             input_ids=ids,
             attention_mask=mask,
             max_new_tokens=max_new_tokens,
+            min_new_tokens=min_new_tokens,
             do_sample=False,
             pad_token_id=backbone.tokenizer.pad_token_id,
             streamer=streamer,

@@ -19,8 +19,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from lora_memory import injection
-from lora_memory.adapter import AdapterBatch, LoraAdapter
+from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
 from lora_memory.bench import quantize
 from lora_memory.bench.distill import context_distill, teacher_fits
@@ -51,20 +50,9 @@ def decode_fixed(
     adapters: Sequence[LoraAdapter | None] | None,
     new_tokens: int,
 ) -> int:
-    """`lora_memory.generate`'s path (left padding, per-sample adapters via `injection`), with
-    EOS suppressed so exactly ``new_tokens`` are decoded per prompt; returns the count decoded."""
-    ids, mask = backbone.pad(prompts, side="left")
-    batch = AdapterBatch.stack(adapters) if adapters is not None else None
-    with torch.no_grad(), injection.adapters_active(batch.to(backbone.device) if batch else None):
-        out = backbone.model.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            max_new_tokens=new_tokens,
-            min_new_tokens=new_tokens,
-            do_sample=False,
-            pad_token_id=backbone.tokenizer.pad_token_id,
-        )
-    return int(out.shape[1] - ids.shape[1])
+    """`lora_memory.generate` with EOS suppressed, so exactly ``new_tokens`` are decoded per prompt."""
+    generate(backbone, prompts, adapters, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
+    return new_tokens
 
 
 def prefill(backbone: Backbone, text: str) -> int:
