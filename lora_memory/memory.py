@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from lora_memory.adapter import LoraAdapter, concat_adapters
 from lora_memory.backbone import Backbone
-from lora_memory.errors import DocumentNotFoundError, InvalidIdError, QuestionError
+from lora_memory.errors import DocumentError, DocumentNotFoundError, InvalidIdError, QuestionError
 from lora_memory.generation import generate
 from lora_memory.hypernets.doc2lora import DocToLoRA, document_token_ids, internalize
 from lora_memory.router import Encoder, Router
@@ -118,7 +118,7 @@ class ParametricMemory:
             InvalidIdError: the id is empty, too long or path-like.
         """
         ids = None if id is None else [id]
-        return self.add_documents([text], ids=ids, metadatas=[metadata or {}], progress=False)[0]
+        return self.add_documents([text], ids=ids, metadatas=[{} if metadata is None else metadata], progress=False)[0]
 
     def add_documents(
         self,
@@ -134,6 +134,12 @@ class ParametricMemory:
         input leaves the store unchanged. Documents are internalized one at a time to bound
         memory; each is stored as soon as its adapter exists.
         """
+        if isinstance(texts, (str, bytes)) or not isinstance(texts, Iterable):
+            raise DocumentError(
+                f"add_documents takes a list of texts, got {type(texts).__name__}; use add for one document"
+            )
+        if isinstance(ids, (str, bytes)) or not (ids is None or isinstance(ids, Iterable)):
+            raise InvalidIdError(f"ids must be a list of str, one per text, got {type(ids).__name__}")
         texts = list(texts)
         ids = [uuid.uuid4().hex for _ in texts] if ids is None else [validate_id(i) for i in ids]
         metas = [{} for _ in texts] if metadatas is None else [check_metadata(m) for m in metadatas]
@@ -169,7 +175,9 @@ class ParametricMemory:
         """
         validate_id(id)
         if id not in self._store:
-            raise DocumentNotFoundError(f"no document with id {id!r} in the memory at {self.path}")
+            raise DocumentNotFoundError(
+                f"no document with id {id!r} in the memory at {self.path}; ids() lists the stored documents"
+            )
         self._write(id, text, None if metadata is None else check_metadata(metadata), must_exist=True)
 
     def _write(self, doc_id: str, text: str, metadata: dict[str, Any] | None, must_exist: bool) -> None:
@@ -257,8 +265,8 @@ class ParametricMemory:
         self, questions: Sequence[str], *, k: int | None = None, max_new_tokens: int | None = None
     ) -> list[MemoryAnswer]:
         """Answer several questions in ONE batched generation, each with its own adapters."""
-        if isinstance(questions, str):
-            raise QuestionError("ask_batch takes a list of questions; use ask for one")
+        if isinstance(questions, (str, bytes)) or not isinstance(questions, Sequence):
+            raise QuestionError(f"ask_batch takes a list of questions, got {type(questions).__name__}; use ask for one")
         if not questions:
             return []
         routes = self._route_many(questions, k)

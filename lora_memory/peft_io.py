@@ -125,8 +125,16 @@ def import_peft(directory: str | os.PathLike, backbone: Backbone, *, strict_name
     directory = Path(directory)
     config = _read_json(directory / CONFIG_FILE)
     ours = _read_json(directory / METADATA_FILE) if (directory / METADATA_FILE).is_file() else {}
-    if "base_model" in ours:
-        backbone.identity.check(BaseModelIdentity.from_dict(ours["base_model"]), f"adapter {directory}", strict_name)
+    try:
+        made_for = BaseModelIdentity.from_dict(ours["base_model"]) if "base_model" in ours else None
+        if not isinstance(ours.get("metadata", {}), dict):
+            raise TypeError("'metadata' must be a JSON object")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise AdapterFormatError(
+            f"{directory / METADATA_FILE} is damaged ({exc!r}): delete it or export the adapter again"
+        ) from exc
+    if made_for is not None:
+        backbone.identity.check(made_for, f"adapter {directory}", strict_name)
     if config.get("peft_type", "LORA") != "LORA" or config.get("use_dora") or config.get("rank_pattern") or config.get("alpha_pattern"):
         raise AdapterFormatError(f"{directory}: only plain LoRA is supported (no DoRA, rank_pattern or alpha_pattern)")
     try:
@@ -135,7 +143,14 @@ def import_peft(directory: str | os.PathLike, backbone: Backbone, *, strict_name
     except (KeyError, ValueError, TypeError) as exc:
         raise AdapterFormatError(f"{directory / CONFIG_FILE}: needs numeric 'r' and 'lora_alpha' ({exc})") from exc
     except (SafetensorError, OSError) as exc:
-        raise AdapterFormatError(f"{directory / WEIGHTS_FILE} is missing, truncated or corrupt: {exc}") from exc
+        raise AdapterFormatError(
+            f"{directory / WEIGHTS_FILE} is missing, truncated or corrupt: {exc}; export it again"
+        ) from exc
+    if r < 1 or not math.isfinite(alpha):
+        raise AdapterFormatError(
+            f"{directory / CONFIG_FILE}: 'r' must be a positive integer and 'lora_alpha' a finite number, "
+            f"got r={r} and lora_alpha={alpha}"
+        )
     scale = alpha / math.sqrt(r) if config.get("use_rslora") else alpha / r
 
     by_path = {
@@ -147,7 +162,10 @@ def import_peft(directory: str | os.PathLike, backbone: Backbone, *, strict_name
     for key, tensor in state.items():
         match = _KEY.match(key)
         if match is None or match["path"] not in by_path:
-            raise AdapterFormatError(f"{directory}: tensor {key!r} targets no Linear of a decoder block of {backbone.name}")
+            raise AdapterFormatError(
+                f"{directory}: tensor {key!r} targets no Linear of a decoder block of {backbone.name}; "
+                f"export it for {backbone.name}, or load the base model it was made for"
+            )
         layer, name = by_path[match["path"]]
         weights.setdefault((name, layer), {})[match["ab"]] = tensor.float()
     if not weights:
@@ -167,7 +185,7 @@ def import_peft(directory: str | os.PathLike, backbone: Backbone, *, strict_name
                 shapes = {k: tuple(v.shape) for k, v in pair.items()}
                 raise AdapterFormatError(
                     f"{directory}: {name} of layer {layer} has {shapes}, but {backbone.name} with r={r} needs "
-                    f"A {(r, d_in)} and B {(d_out, r)}"
+                    f"A {(r, d_in)} and B {(d_out, r)}: export it for {backbone.name}, or load the base model it was made for"
                 )
             a_rows[i], b_rows[i] = pair["A"], pair["B"]
         A[name], B[name] = a_rows, b_rows

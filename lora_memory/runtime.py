@@ -111,7 +111,7 @@ def require_text(value: Any, what: str, error: type[LoraMemoryError]) -> str:
     if not isinstance(value, str):
         raise error(f"the {what} must be str, got {type(value).__name__}")
     if not value.strip():
-        raise error(f"the {what} is empty (or only whitespace)")
+        raise error(f"the {what} is empty (or only whitespace): pass a non-empty {what}")
     return value
 
 

@@ -116,12 +116,13 @@ def adapter_from_bytes(
             base_model=header["base_model"],
             metadata=header["metadata"],
         )
-    except (struct.error, ValueError, KeyError, TypeError, SafetensorError, AdapterFormatError) as exc:
+        made_for = None if header.get("identity") is None else BaseModelIdentity.from_dict(header["identity"])
+    except (struct.error, ValueError, KeyError, TypeError, AttributeError, SafetensorError, AdapterFormatError) as exc:
         raise AdapterFormatError(
             f"{source} is not a readable lora-memory adapter (truncated or corrupt?): {exc}"
         ) from exc
-    if identity is not None and header["identity"] is not None:
-        identity.check(BaseModelIdentity.from_dict(header["identity"]), f"adapter {source}")
+    if identity is not None and made_for is not None:
+        identity.check(made_for, f"adapter {source}")
     return adapter
 
 
@@ -187,7 +188,10 @@ def validate_id(doc_id: Any) -> str:
         if bad
     ]
     if problems:
-        raise InvalidIdError(f"invalid document id {doc_id[:60]!r}: it contains {' and '.join(problems)}")
+        raise InvalidIdError(
+            f"invalid document id {doc_id[:60]!r}: it contains {' and '.join(problems)}; choose an id without "
+            f"'/', '\\', '..' or NUL, of at most {MAX_ID_LENGTH} characters"
+        )
     return doc_id
 
 
@@ -244,6 +248,11 @@ class Store:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / STORE_FILE
         self._adapters = self.directory / ADAPTER_DIR
+        if self._adapters.exists() and not self._adapters.is_dir():
+            raise StoreError(
+                f"{self._adapters} is not a directory, so {self.directory} is not a lora-memory store; "
+                "give a new or empty directory, or one created by ParametricMemory"
+            )
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = _connect(self.path)
         self._adapters.mkdir(exist_ok=True)
@@ -271,6 +280,11 @@ class Store:
             if self._conn is None:
                 raise StoreError(f"the store at {self.directory} is closed")
             return self._conn.execute(sql, params).fetchall()
+
+    def _not_found(self, doc_id: str) -> DocumentNotFoundError:
+        return DocumentNotFoundError(
+            f"no document with id {doc_id!r} in the store at {self.directory}; ids() lists the stored documents"
+        )
 
     def _remove_orphans(self) -> None:
         """Delete blobs no row references: left by a crash between writing a blob and its row."""
@@ -309,7 +323,7 @@ class Store:
                 self._bind(conn, identity)
                 row = conn.execute("SELECT adapter_file FROM documents WHERE id = ?", (doc_id,)).fetchone()
                 if row is None and must_exist:
-                    raise DocumentNotFoundError(f"no document with id {doc_id!r} in the store at {self.directory}")
+                    raise self._not_found(doc_id)
                 sha = save_adapter(blob, adapter, identity)
                 self._write_row(conn, doc_id, text, meta, tokens, chunks, blob.name, sha, adapter.nbytes, row is None)
         except BaseException:
@@ -352,7 +366,7 @@ class Store:
         with self._transaction() as conn:
             row = conn.execute("SELECT adapter_file FROM documents WHERE id = ?", (doc_id,)).fetchone()
             if row is None:
-                raise DocumentNotFoundError(f"no document with id {doc_id!r} in the store at {self.directory}")
+                raise self._not_found(doc_id)
             conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
         (self._adapters / row[0]).unlink(missing_ok=True)
 
@@ -376,7 +390,7 @@ class Store:
             "SELECT id, text, metadata, tokens, chunks, adapter_nbytes FROM documents WHERE id = ?", (doc_id,)
         )
         if not rows:
-            raise DocumentNotFoundError(f"no document with id {doc_id!r} in the store at {self.directory}")
+            raise self._not_found(doc_id)
         doc_id, text, meta, tokens, chunks, nbytes = rows[0]
         return StoredDocument(doc_id, text, json.loads(meta), tokens, chunks, nbytes)
 
@@ -386,7 +400,7 @@ class Store:
         with self._lock:
             rows = self._query("SELECT adapter_file, adapter_sha256 FROM documents WHERE id = ?", (doc_id,))
             if not rows:
-                raise DocumentNotFoundError(f"no document with id {doc_id!r} in the store at {self.directory}")
+                raise self._not_found(doc_id)
             return self._read_adapter(*rows[0])
 
     def _read_adapter_file(self, name: str, sha256: str) -> LoraAdapter:
@@ -456,8 +470,9 @@ class Store:
 
 def _connect(path: Path) -> sqlite3.Connection:
     """Open ``path`` as a lora-memory store, creating the schema in a new or empty database."""
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn = None
     try:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         # Read-only checks first: a foreign database must not be switched to WAL or given our tables.
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if tables:
@@ -469,7 +484,12 @@ def _connect(path: Path) -> sqlite3.Connection:
                     f"{path} is an SQLite database but not a lora-memory store (tables: {sorted(tables)}); "
                     "give a new or empty directory, or one created by ParametricMemory"
                 )
-            if int(found.get("version", 0)) > STORE_VERSION:
+            if not str(found.setdefault("version", "0")).isdigit():
+                raise StoreError(
+                    f"{path} is a damaged lora-memory store (store version {found.get('version')!r}); "
+                    "give a new or empty directory, or restore the store from a backup"
+                )
+            if int(found["version"]) > STORE_VERSION:
                 raise StoreError(
                     f"{path} was written by a newer lora-memory (store version {found['version']}); "
                     f"this one reads version {STORE_VERSION}: upgrade lora-memory"
@@ -485,11 +505,14 @@ def _connect(path: Path) -> sqlite3.Connection:
         )
         conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
-        conn.close()
+        if conn is not None:
+            conn.close()
         raise StoreError(
-            f"{path} is not a lora-memory store (not an SQLite database, or a damaged one): {exc}"
+            f"{path} is not a lora-memory store (not an SQLite database, or a damaged one): {exc}; "
+            "give a new or empty directory, or one created by ParametricMemory"
         ) from exc
     except BaseException:
-        conn.close()
+        if conn is not None:
+            conn.close()
         raise
     return conn

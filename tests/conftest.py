@@ -85,6 +85,37 @@ def random_adapter(
     return LoraAdapter(A, B, layers, scale=scale, base_model=backbone.name)
 
 
+def lively_backbone() -> Backbone:
+    """The tiny Llama with its block weights scaled up: a random model whose output depends on
+    its input (at init scale it repeats the prompt's last token whatever the adapter)."""
+    backbone = make_tiny_backbone(name="tiny-lively")
+    with torch.no_grad():
+        for name, p in backbone.model.named_parameters():
+            if ".layers." in name and p.dim() == 2:
+                p.mul_(5)
+    return backbone
+
+
+def lively_doc2lora(backbone: Backbone):
+    """A fresh fast-weight network whose B scale is nonzero, so its adapters change answers."""
+    from lora_memory.hypernets import fresh
+
+    net = fresh("doc2lora", backbone, chunk_tokens=64)
+    with torch.no_grad():
+        net.b_scale.fill_(4.0)  # a fresh network's B is zero: adapters would change nothing
+    return net
+
+
+@pytest.fixture(scope="module")
+def lively() -> Backbone:
+    return lively_backbone()
+
+
+@pytest.fixture(scope="module")
+def lively_net(lively):
+    return lively_doc2lora(lively)
+
+
 @pytest.fixture(scope="session")
 def backbone() -> Backbone:
     return make_tiny_backbone()

@@ -37,17 +37,6 @@ def question(name: str) -> str:
     return f"What is the code of project {name}?"
 
 
-def lively_backbone():
-    """The tiny Llama with its block weights scaled up: a random model whose output depends on
-    its input (at init scale it repeats the prompt's last token whatever the adapter)."""
-    backbone = make_tiny_backbone(name="tiny-lively")
-    with torch.no_grad():
-        for name, p in backbone.model.named_parameters():
-            if ".layers." in name and p.dim() == 2:
-                p.mul_(5)
-    return backbone
-
-
 class HashEncoder:
     """Bag of words hashed into buckets: deterministic, instant, and enough to route by name."""
 
@@ -69,16 +58,8 @@ class NoEncoder:
 
 
 @pytest.fixture(scope="module")
-def lively():
-    return lively_backbone()
-
-
-@pytest.fixture(scope="module")
-def net(lively):
-    net = fresh("doc2lora", lively, chunk_tokens=64)
-    with torch.no_grad():
-        net.b_scale.fill_(4.0)  # a fresh network's B is zero: adapters would change nothing
-    return net
+def net(lively_net):
+    return lively_net
 
 
 def make_memory(lively, net, path=None, **kw):

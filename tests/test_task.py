@@ -7,15 +7,9 @@ import torch
 
 from lora_memory import DocumentError, QuestionError, TaskAdapter, generate, import_peft
 from lora_memory.hypernets import fresh
-from tests.test_memory import lively_backbone
 
 DESCRIPTION = "Answer with the sentiment of the review: positive or negative."
 INPUTS = ["The film was great.", "Terrible service.", "What is the magic number?"]
-
-
-@pytest.fixture(scope="module")
-def lively():
-    return lively_backbone()
 
 
 @pytest.fixture(scope="module")

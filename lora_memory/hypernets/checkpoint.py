@@ -34,6 +34,7 @@ ARCHITECTURES: dict[str, type[Hypernetwork]] = {
 }
 DEFAULT_ARCH = {"doc2lora": FastWeightDocToLoRA.arch, "text2lora": TextToLoRA.arch}
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+_DAMAGED = "save it again, or copy it again from where it came from"
 
 
 def save_checkpoint(path: str | os.PathLike, net: Hypernetwork, card: dict[str, Any] | None = None) -> Path:
@@ -69,18 +70,24 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {exc}") from exc
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file (truncated or corrupt?): {exc}; {_DAMAGED}"
+        ) from exc
     if HEADER_KEY not in meta:
         raise CheckpointError(f"{path} is a safetensors file but not a lora-memory checkpoint (no {HEADER_KEY!r} header)")
     try:
         header = json.loads(meta[HEADER_KEY])
     except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} has a corrupt lora-memory header: {exc}") from exc
+        raise CheckpointError(f"{path} has a corrupt lora-memory header: {exc}; {_DAMAGED}") from exc
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path} has a corrupt lora-memory header (not a JSON object); {_DAMAGED}")
     if header.get("format_version") != FORMAT_VERSION or header.get("arch") not in ARCHITECTURES:
         raise CheckpointError(
             f"{path}: unsupported checkpoint (format {header.get('format_version')}, arch {header.get('arch')!r}); "
             f"this lora-memory reads format {FORMAT_VERSION} with arch in {sorted(ARCHITECTURES)}"
         )
+    if header.get("kind") != ARCHITECTURES[header["arch"]].kind:
+        raise CheckpointError(f"{path}: the header's kind {header.get('kind')!r} is damaged; {_DAMAGED}")
     return header
 
 
@@ -96,15 +103,23 @@ def load_checkpoint(
     header = read_header(path)
     if kind is not None and header["kind"] != kind:
         raise CheckpointError(f"{path} holds a {header['kind']} network, not {kind}")
-    trained_for = BaseModelIdentity.from_dict(header["base_model"])
+    try:
+        trained_for = BaseModelIdentity.from_dict(header["base_model"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: the header's base_model is missing or damaged ({exc!r}); {_DAMAGED}") from exc
     backbone.identity.check(trained_for, f"{header['kind']} checkpoint {Path(path).name}", strict_name=strict_name)
     cls = ARCHITECTURES[header["arch"]]
-    net = cls(cls.config_class.from_dict(header["config"]), trained_for)
+    try:
+        net = cls(cls.config_class.from_dict(header["config"]), trained_for)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: the header's config is missing or damaged ({exc!r}); {_DAMAGED}") from exc
     try:
         state = load_file(str(path))
         net.load_state_dict(state, strict=True)
     except (SafetensorError, RuntimeError, OSError) as exc:
-        raise CheckpointError(f"{path}: tensors do not match the header's network (corrupt file?): {exc}") from exc
+        raise CheckpointError(
+            f"{path}: tensors do not match the header's network (corrupt file?): {exc}; {_DAMAGED}"
+        ) from exc
     net.card = header.get("card", {})
     return net.to(backbone.device).eval().requires_grad_(False)
 
