@@ -25,7 +25,7 @@ from lora_memory.generation import generate
 from lora_memory.hypernets.doc2lora import DocToLoRA, document_token_ids, internalize
 from lora_memory.router import Encoder, Router
 from lora_memory.runtime import LazyModels, aiterate, require_text, stream_generate
-from lora_memory.store import Store, StoredDocument, check_metadata, validate_id
+from lora_memory.store import Store, StoredDocument, check_metadata, check_precision, validate_id
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ class ParametricMemory:
             `DocumentError`, since internalizing costs one backbone pass per chunk.
         max_new_tokens: default answer length.
         device: device to load the backbone on (default: CUDA when available).
+        precision: how new adapters are stored: ``fp32``, ``fp16`` (half the bytes) or ``int8``
+            (a quarter, one scale per rank vector; its NIAH cost is in BENCHMARKS.md).
     """
 
     def __init__(
@@ -76,9 +78,11 @@ class ParametricMemory:
         max_document_tokens: int | None = 131072,
         max_new_tokens: int = 64,
         device: str | None = None,
+        precision: str = "fp32",
     ):
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
+        self.precision = check_precision(precision)
         self._models = LazyModels(
             "doc2lora", backbone=backbone, hypernet=doc2lora, model=model, checkpoint=checkpoint, device=device
         )
@@ -193,6 +197,7 @@ class ParametricMemory:
             chunks=int(adapter.metadata["chunks"]),
             metadata=metadata,
             must_exist=must_exist,
+            precision=self.precision,
         )
 
     def delete(self, id: str) -> None:

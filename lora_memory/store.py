@@ -39,6 +39,7 @@ from torch import Tensor
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import BaseModelIdentity
 from lora_memory.errors import AdapterFormatError, DocumentError, DocumentNotFoundError, InvalidIdError, StoreError
+from lora_memory.quantize import Int8Rows, dequantize_rows, quantize_rows
 
 STORE_FILE = "memory.sqlite"
 ADAPTER_DIR = "adapters"
@@ -47,6 +48,7 @@ STORE_VERSION = 1
 ADAPTER_FORMAT_VERSION = 1
 ADAPTER_HEADER_KEY = "lora_memory_adapter"
 MAX_ID_LENGTH = 200
+PRECISIONS = ("fp32", "fp16", "int8")  # how adapter tensors are stored; always read back as fp32
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS lora_memory (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -58,7 +60,7 @@ _SCHEMA = (
         chunks INTEGER NOT NULL,
         adapter_file TEXT NOT NULL UNIQUE,  -- fresh per write, so it doubles as a version
         adapter_sha256 TEXT NOT NULL,
-        adapter_nbytes INTEGER NOT NULL, -- tensor bytes (fp32), without the file header
+        adapter_nbytes INTEGER NOT NULL, -- tensor bytes as stored, without the file header
         embedding BLOB,                  -- float32 router embedding, NULL until routing needs it
         embedding_model TEXT,            -- name of the encoder that made the embedding
         created REAL NOT NULL,
@@ -68,8 +70,48 @@ _SCHEMA = (
 
 
 # ---- adapter blobs ------------------------------------------------------------------------------
-def adapter_to_bytes(adapter: LoraAdapter, identity: BaseModelIdentity | None = None) -> bytes:
-    """Serialise ``adapter`` (fp32) as safetensors with a JSON header that rebuilds it."""
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision
+
+
+def _encode(adapter: LoraAdapter, precision: str) -> dict[str, Tensor]:
+    """Tensors as stored: fp32, fp16, or int8 with an fp16 scale per rank row of A / column of B."""
+    tensors: dict[str, Tensor] = {}
+    for m in adapter.modules:
+        a, b = adapter.A[m].detach().float().cpu(), adapter.B[m].detach().float().cpu()
+        if precision == "int8":
+            qa, qb = quantize_rows(a), quantize_rows(b.transpose(-1, -2).contiguous())
+            tensors |= {f"A.{m}": qa.q, f"A.{m}.scale": qa.scale, f"B.{m}": qb.q, f"B.{m}.scale": qb.scale}
+        else:
+            dtype = torch.float16 if precision == "fp16" else torch.float32
+            tensors |= {f"A.{m}": a.to(dtype).contiguous(), f"B.{m}": b.to(dtype).contiguous()}
+    return tensors
+
+
+def _decode(tensors: dict[str, Tensor], modules: list[str], precision: str) -> tuple[dict, dict]:
+    """fp32 A and B from `_encode`'s tensors; a key, dtype or shape that does not fit raises."""
+    names = [f"{ab}.{m}" for m in modules for ab in "AB"]
+    expected = names + [f"{n}.scale" for n in names] if precision == "int8" else names
+    if sorted(tensors) != sorted(expected):
+        raise KeyError(f"tensors {sorted(tensors)} do not match modules {modules} stored as {precision}")
+    if precision != "int8":
+        return ({m: tensors[f"A.{m}"].float() for m in modules}, {m: tensors[f"B.{m}"].float() for m in modules})
+    for n in names:
+        q, scale = tensors[n], tensors[f"{n}.scale"]
+        if q.dtype != torch.int8 or scale.shape != (*q.shape[:-1], 1):
+            raise ValueError(f"{n}: int8 rows {q.dtype} {tuple(q.shape)} with scales {tuple(scale.shape)}")
+    rows = {n: dequantize_rows(Int8Rows(tensors[n], tensors[f"{n}.scale"])) for n in names}
+    return ({m: rows[f"A.{m}"] for m in modules}, {m: rows[f"B.{m}"].transpose(-1, -2).contiguous() for m in modules})
+
+
+def adapter_to_bytes(adapter: LoraAdapter, identity: BaseModelIdentity | None = None, precision: str = "fp32") -> bytes:
+    """Serialise ``adapter`` as safetensors with a JSON header that rebuilds it.
+
+    ``precision`` trades size for fidelity: fp16 halves the fp32 bytes, int8 quarters them
+    (`lora-memory eval doc2lora` measures what int8 costs in NIAH accuracy).
+    """
     header = {
         "format_version": ADAPTER_FORMAT_VERSION,
         "layers": list(adapter.layers),
@@ -78,16 +120,25 @@ def adapter_to_bytes(adapter: LoraAdapter, identity: BaseModelIdentity | None = 
         "base_model": adapter.base_model,
         "identity": identity.to_dict() if identity is not None else None,
         "metadata": dict(adapter.metadata),
+        "precision": check_precision(precision),
     }
     try:
         encoded = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise AdapterFormatError(f"adapter metadata must be JSON-serialisable: {exc}") from exc
-    tensors = {}
+    return save_safetensors(_encode(adapter, precision), metadata={ADAPTER_HEADER_KEY: encoded})
+
+
+def stored_nbytes(adapter: LoraAdapter, precision: str) -> int:
+    """Tensor bytes of ``adapter`` stored at ``precision`` (without the file header)."""
+    size = {"fp32": 4, "fp16": 2, "int8": 1}[check_precision(precision)]
+    total = 0
     for m in adapter.modules:
-        tensors[f"A.{m}"] = adapter.A[m].detach().float().contiguous().cpu()
-        tensors[f"B.{m}"] = adapter.B[m].detach().float().contiguous().cpu()
-    return save_safetensors(tensors, metadata={ADAPTER_HEADER_KEY: encoded})
+        a = adapter.A[m]
+        total += size * (a.numel() + adapter.B[m].numel())
+        if precision == "int8":
+            total += 2 * 2 * (a.numel() // a.shape[-1])  # an fp16 scale per rank row of A and column of B
+    return total
 
 
 def adapter_from_bytes(
@@ -104,13 +155,12 @@ def adapter_from_bytes(
         header = json.loads(json.loads(data[8 : 8 + length])["__metadata__"][ADAPTER_HEADER_KEY])
         tensors = load_safetensors(data)
         modules = header["modules"]
-        if sorted(tensors) != sorted(f"{ab}.{m}" for m in modules for ab in "AB"):
-            raise KeyError(f"tensors {sorted(tensors)} do not match modules {modules}")
         if header["format_version"] != ADAPTER_FORMAT_VERSION:
             raise ValueError(f"format version {header['format_version']}, expected {ADAPTER_FORMAT_VERSION}")
+        A, B = _decode(tensors, modules, check_precision(header.get("precision", "fp32")))
         adapter = LoraAdapter(
-            A={m: tensors[f"A.{m}"] for m in modules},
-            B={m: tensors[f"B.{m}"] for m in modules},
+            A=A,
+            B=B,
             layers=tuple(header["layers"]),
             scale=float(header["scale"]),
             base_model=header["base_model"],
@@ -126,16 +176,19 @@ def adapter_from_bytes(
     return adapter
 
 
-def save_adapter(path: str | os.PathLike, adapter: LoraAdapter, identity: BaseModelIdentity | None = None) -> str:
+def save_adapter(
+    path: str | os.PathLike, adapter: LoraAdapter, identity: BaseModelIdentity | None = None, precision: str = "fp32"
+) -> str:
     """Write ``adapter`` to ``path`` atomically (temporary file, fsync, rename).
 
     Args:
         identity: the base model's full identity, recorded so `load_adapter` can check shapes.
+        precision: fp32, fp16 or int8 storage (read back as fp32 either way).
 
     Returns:
         The SHA-256 of the bytes written, which the store keeps to detect later corruption.
     """
-    data = adapter_to_bytes(adapter, identity)
+    data = adapter_to_bytes(adapter, identity, precision)
     _write_atomic(Path(path), data)
     return hashlib.sha256(data).hexdigest()
 
@@ -215,7 +268,7 @@ class StoredDocument:
         metadata: the caller's JSON metadata.
         tokens: backbone tokens in the text.
         chunks: chunks the text was internalized in.
-        adapter_bytes: size of the adapter's tensors as stored (fp32).
+        adapter_bytes: size of the adapter's tensors as stored (at the precision it was stored in).
     """
 
     id: str
@@ -306,6 +359,7 @@ class Store:
         chunks: int,
         metadata: Mapping[str, Any] | None = None,
         must_exist: bool = False,
+        precision: str = "fp32",
     ) -> None:
         """Insert or replace a document and its adapter, atomically.
 
@@ -313,10 +367,11 @@ class Store:
             identity: the backbone the adapter was made for; the first write binds the store to it.
             metadata: JSON metadata; None keeps a replaced document's metadata (``{}`` when new).
             must_exist: raise `DocumentNotFoundError` instead of inserting a new document.
+            precision: how the adapter's tensors are stored (see `adapter_to_bytes`).
         """
         doc_id = validate_id(doc_id)
         meta = None if metadata is None else json.dumps(check_metadata(metadata))
-        adapter = adapter.to(dtype=torch.float32)  # as stored, so adapter.nbytes is the stored size
+        nbytes = stored_nbytes(adapter, precision)
         blob = self._adapters / f"{uuid.uuid4().hex}.safetensors"
         try:
             with self._transaction() as conn:
@@ -324,8 +379,8 @@ class Store:
                 row = conn.execute("SELECT adapter_file FROM documents WHERE id = ?", (doc_id,)).fetchone()
                 if row is None and must_exist:
                     raise self._not_found(doc_id)
-                sha = save_adapter(blob, adapter, identity)
-                self._write_row(conn, doc_id, text, meta, tokens, chunks, blob.name, sha, adapter.nbytes, row is None)
+                sha = save_adapter(blob, adapter, identity, precision)
+                self._write_row(conn, doc_id, text, meta, tokens, chunks, blob.name, sha, nbytes, row is None)
         except BaseException:
             blob.unlink(missing_ok=True)
             raise

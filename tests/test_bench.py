@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lora_memory.bench import SECTIONS, BenchConfig, run_bench
-from lora_memory.bench.quantize import dequantize_adapter, quantize_adapter
+from lora_memory.quantize import dequantize_adapter, quantize_adapter
 from lora_memory.bench.timing import PeakMemory, measure
 from lora_memory.cli import build_parser
 from lora_memory.config_args import config_from_args

@@ -97,6 +97,17 @@ def test_persistence_across_close_and_reopen(lively, net, tmp_path):
         assert reopened.get("bravo").text == DOCS[1]
 
 
+def test_lower_precision_storage_is_smaller_and_answers_alike(lively, net):
+    with make_memory(lively, net) as whole, make_memory(lively, net, precision="fp16") as half:
+        for memory in (whole, half):
+            memory.add(DOCS[0], id=NAMES[0])
+        assert half.get(NAMES[0]).adapter_bytes * 2 == whole.get(NAMES[0]).adapter_bytes
+        assert not torch.equal(half.adapter(NAMES[0]).A["down_proj"], whole.adapter(NAMES[0]).A["down_proj"])
+        assert half.ask(question(NAMES[0])).answer == whole.ask(question(NAMES[0])).answer
+    with pytest.raises(ValueError, match="precision"):
+        make_memory(lively, net, precision="bf12")
+
+
 def test_routing_picks_the_right_document_among_22(full):
     for name in NAMES:
         routed = full.route(question(name))

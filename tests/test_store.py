@@ -15,7 +15,7 @@ from lora_memory import (
     load_adapter,
     save_adapter,
 )
-from lora_memory.store import ADAPTER_DIR, STORE_FILE, Store
+from lora_memory.store import ADAPTER_DIR, STORE_FILE, Store, stored_nbytes
 from tests.conftest import make_tiny_backbone, random_adapter
 
 BAD_IDS = ["", "a/b", "a\\b", "..", "v1..2", "nul\x00", "x" * 201, 5, None]
@@ -45,6 +45,51 @@ def test_adapter_file_round_trip_is_bit_identical(tmp_path, backbone):
     _assert_same(load_adapter(tmp_path / "a.safetensors", backbone.identity), adapter)
     with pytest.raises(BaseModelMismatchError):
         load_adapter(tmp_path / "a.safetensors", make_tiny_backbone(name="other", hidden=16).identity)
+
+
+@pytest.mark.parametrize("precision, per_value, tolerance", [("fp16", 2, 1e-3), ("int8", 1, 1e-2)])
+def test_lower_precision_files_are_smaller_and_close(tmp_path, backbone, precision, per_value, tolerance):
+    adapter = random_adapter(backbone, modules=("down_proj", "q_proj"), layers=(1, 3), scale=0.7)
+    full, small = tmp_path / "full.safetensors", tmp_path / "small.safetensors"
+    save_adapter(full, adapter, backbone.identity)
+    save_adapter(small, adapter, backbone.identity, precision=precision)
+    assert small.stat().st_size < full.stat().st_size
+    assert stored_nbytes(adapter, precision) < stored_nbytes(adapter, "fp32") * per_value / 4 + 1000
+    back = load_adapter(small, backbone.identity)
+    assert back.layers == adapter.layers and back.scale == adapter.scale
+    for m in adapter.modules:
+        assert back.A[m].dtype == torch.float32 and back.A[m].shape == adapter.A[m].shape
+        for got, want in ((back.A[m], adapter.A[m]), (back.B[m], adapter.B[m])):
+            assert (got - want).abs().max() <= tolerance * want.abs().max()
+            assert not torch.equal(got, want)  # really stored at lower precision
+
+
+def test_store_reports_the_bytes_it_stores(tmp_path, backbone):
+    adapter = random_adapter(backbone)
+    store = Store(tmp_path / "s")
+    for doc_id, precision in (("a", "fp32"), ("b", "int8")):
+        store.put(doc_id, "t", adapter, identity=backbone.identity, tokens=1, chunks=1, precision=precision)
+    assert store.get("a").adapter_bytes == adapter.nbytes
+    assert store.get("b").adapter_bytes == stored_nbytes(adapter, "int8") < adapter.nbytes / 3
+    assert torch.allclose(store.adapter("b").B["down_proj"], adapter.B["down_proj"], atol=1e-2)
+    with pytest.raises(ValueError, match="precision"):
+        store.put("c", "t", adapter, identity=backbone.identity, tokens=1, chunks=1, precision="int4")
+    assert "c" not in store
+
+
+def test_int8_file_with_wrong_scales_is_a_format_error(tmp_path, backbone):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    path = tmp_path / "q.safetensors"
+    save_adapter(path, random_adapter(backbone), backbone.identity, precision="int8")
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+    tensors = load_file(path)
+    tensors["A.down_proj.scale"] = tensors["A.down_proj.scale"][..., :1, :].contiguous()
+    save_file(tensors, path, metadata=meta)
+    with pytest.raises(AdapterFormatError, match="int8"):
+        load_adapter(path)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "missing"])

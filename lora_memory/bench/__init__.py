@@ -1,10 +1,11 @@
 """``lora-memory bench``: every performance claim measured side by side in one run.
 
 Modules, one job each: `config` (the run's flags), `timing` (warm-up, repeats, median, spread, peak
-memory), `documents` (benchmark documents and each method's prompt), `distill` (the context-
-distillation baseline), `quantize` (an int8 adapter form, measured only), `tasks` (the T2L task),
+memory), `documents` (benchmark documents and each method's prompt), `tasks` (the T2L task),
 `workspace` (what sections share), `measures` (the sections), `targets` (pass / miss), `report`
-(JSON, figures, markdown) and `runner` (all of it in order).
+(JSON, figures, markdown) and `runner` (all of it in order). The context-distillation baseline
+(`lora_memory.context_distill`) and the int8 adapter form (`lora_memory.quantize`) live in the
+core package: `lora-memory eval doc2lora` scores both.
 """
 
 from lora_memory.bench.config import SECTIONS, BenchConfig

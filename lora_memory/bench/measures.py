@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
-from lora_memory.bench import quantize
-from lora_memory.bench.distill import context_distill, teacher_fits
+from lora_memory import quantize
+from lora_memory.context_distill import context_distill, teacher_fits
 from lora_memory.bench.documents import RagIndex, in_context_prompt
 from lora_memory.bench.tasks import adapter_prompt, few_shot_prompt, load_task
 from lora_memory.bench.workspace import Workspace
@@ -94,7 +94,7 @@ def measure_update(ws: Workspace) -> dict[str, Any]:
         row["rag_index"] = {**m.to_dict(), "chunks": len(index.chunks), "encoder": ws.router.name}
         if teacher_fits(bb, doc.text, doc.sample.qas):
             def run(steps: int, adapter=adapter, doc=doc) -> dict[str, float]:
-                return context_distill(bb, adapter, doc.text, doc.sample.qas, steps=steps, lr=cfg.cd_lr)
+                return context_distill(bb, adapter, doc.text, doc.sample.qas, steps=steps, lr=cfg.cd_lr)[1]
 
             if cfg.warmup:
                 run(1)  # warm-up: the teacher pass and one step

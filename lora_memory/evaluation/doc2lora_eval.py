@@ -1,8 +1,11 @@
 """``lora-memory eval doc2lora``: the NIAH grid and held-out fact QA, D2L against the baselines.
 
 Methods: ``doc2lora`` (the document internalized, with chunking, NOT in the prompt),
-``in_context`` (the document in the prompt, its head kept when it exceeds the window) and
-``no_context`` (the question alone: proves answers come from the document, not prior knowledge).
+``in_context`` (the document in the prompt, its head kept when it exceeds the window),
+``no_context`` (the question alone: proves answers come from the document, not prior knowledge)
+``doc2lora_int8`` (the same adapter stored as int8 rows, to price that compression on quality)
+and, on fact QA only, ``cd``: gradient context distillation into a LoRA of the D2L adapter's
+shape, once with ``cd_steps`` steps and once with as many steps as fit in D2L's own wall time.
 """
 
 from __future__ import annotations
@@ -13,16 +16,20 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
+from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
+from lora_memory.context_distill import context_distill
 from lora_memory.evaluation import plots
 from lora_memory.evaluation.qa import METHODS, answer_samples, summarize
 from lora_memory.generation import in_context_question
 from lora_memory.hypernets.base import ConfigMixin
-from lora_memory.hypernets.doc2lora import DocToLoRA
+from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
+from lora_memory.quantize import dequantize_adapter, quantize_adapter
 from lora_memory.training.data import NEEDLE_DEPTHS, DocSample, fact_sample, needle_sample
 
 
@@ -37,7 +44,9 @@ class Doc2LoRAEvalConfig(ConfigMixin):
         lengths: comma-separated NIAH document lengths in tokens.
         depths: number of evenly spaced needle depths (10 upstream).
         facts: held-out fact documents.
-        methods: comma-separated subset of doc2lora,in_context,no_context.
+        methods: comma-separated subset of doc2lora,doc2lora_int8,in_context,no_context,cd (cd: fact
+            QA only).
+        cd_steps: Adam steps of the fixed-budget context-distillation baseline.
         seed: seeds the held-out samples.
         device: cpu / cuda (default: CUDA when available).
     """
@@ -48,7 +57,8 @@ class Doc2LoRAEvalConfig(ConfigMixin):
     lengths: str = "256,512,1024,2048,4096,8192,16384,32768"
     depths: int = 10
     facts: int = 48
-    methods: str = ",".join(METHODS)
+    methods: str = ",".join((*METHODS, "doc2lora_int8", "cd"))
+    cd_steps: int = 50
     seed: int = 1234
     device: str | None = None
 
@@ -60,6 +70,7 @@ class _Results:
     niah: list[dict] = field(default_factory=list)
     facts: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    cd: dict[str, Any] = field(default_factory=dict)
 
 
 def _fit_in_window(backbone: Backbone, sample: DocSample, reserve: int = 96) -> DocSample:
@@ -92,18 +103,51 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
     grid = niah_samples(backbone, lengths, config.depths, config.seed)
     rng = random.Random(config.seed + 1)
     facts = [fact_sample(rng, "heldout", n_facts=3, n_distractors=3) for _ in range(config.facts)]
-    for method in methods:
+    int8 = {"doc2lora_int8": lambda s: dequantize_adapter(quantize_adapter(internalize(backbone, hypernet, s.document)))}
+    for method in [m for m in methods if m != "cd"]:
         start = time.perf_counter()
         for n, depth, sample in tqdm(grid, desc=f"NIAH {method}", unit="doc"):
             doc = _fit_in_window(backbone, sample) if method == "in_context" else sample
-            record = answer_samples(backbone, [doc], method, hypernet)[0]
+            record = answer_samples(backbone, [doc], method, hypernet, adapter_for=int8.get(method))[0]
             results.niah.append({"method": method, "length": n, "depth": depth, **record})
         if facts:
             fact_docs = [_fit_in_window(backbone, s) for s in facts] if method == "in_context" else facts
-            summary = summarize(answer_samples(backbone, fact_docs, method, hypernet))
+            summary = summarize(answer_samples(backbone, fact_docs, method, hypernet, adapter_for=int8.get(method)))
             results.facts[method] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
         results.seconds[method] = round(time.perf_counter() - start, 1)
+    if "cd" in methods and facts:
+        _context_distillation(config, backbone, hypernet, facts, results)
     return {**results.__dict__, "niah_by_length": _write(results, out, lengths)}
+
+
+def _context_distillation(
+    config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: DocToLoRA, facts: list[DocSample], results: _Results
+) -> None:
+    """Score CD on the fact set at a fixed budget and at D2L's wall time, recording both times."""
+    d2l_s = []
+    for sample in facts:
+        start = time.perf_counter()
+        internalize(backbone, hypernet, sample.document)
+        d2l_s.append(time.perf_counter() - start)
+    d2l_mean = sum(d2l_s) / len(d2l_s)
+    probe = facts[0]
+    _, info = context_distill(backbone, internalize(backbone, hypernet, probe.document), probe.document, probe.qas, steps=2)
+    equal = max(1, int((d2l_mean - info["teacher_s"]) / info["seconds_per_step"]))
+    for name, steps in ((f"cd_{config.cd_steps}_steps", config.cd_steps), ("cd_equal_time", equal)):
+        seconds: list[float] = []
+
+        def distil(sample: DocSample, steps: int = steps, seconds: list[float] = seconds) -> LoraAdapter:
+            like = internalize(backbone, hypernet, sample.document)  # only its shape is used
+            start = time.perf_counter()
+            adapter, _ = context_distill(backbone, like, sample.document, sample.qas, steps=steps)
+            seconds.append(time.perf_counter() - start)
+            return adapter
+
+        summary = summarize(answer_samples(backbone, facts, name, hypernet, adapter_for=distil))
+        results.facts[name] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
+        results.seconds[name] = round(sum(seconds), 1)
+        results.cd[name] = {"steps": steps, "seconds_per_document": sum(seconds) / len(seconds)}
+    results.cd["doc2lora_seconds_per_document"] = d2l_mean
 
 
 def _write(results: _Results, out: Path, lengths: list[int]) -> dict:

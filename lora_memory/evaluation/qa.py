@@ -9,14 +9,16 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
 from lora_memory.generation import generate, in_context_question
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.training.data import DocSample
 
 METHODS = ("doc2lora", "in_context", "no_context")
+PROMPTED = ("in_context", "no_context")  # methods that answer without an adapter
 
 
 def normalize_answer(text: str) -> str:
@@ -47,13 +49,19 @@ def answer_samples(
     method: str,
     hypernet: DocToLoRA | None = None,
     *,
+    adapter_for: Callable[[DocSample], LoraAdapter] | None = None,
     max_new_tokens: int = 16,
     batch_size: int = 8,
 ) -> list[dict]:
-    """Answer every question of every sample with one method; one record per question."""
+    """Answer every question of every sample with one method; one record per question.
+
+    Methods other than in_context / no_context ask the question alone with an adapter: by
+    default the sample's Doc-to-LoRA adapter, or what ``adapter_for`` makes (the CD baseline).
+    """
+    make = adapter_for or (lambda sample: internalize(backbone, hypernet, sample.document))
     prompts, adapters, golds, kinds = [], [], [], []
     for sample in samples:
-        adapter = internalize(backbone, hypernet, sample.document) if method == "doc2lora" else None
+        adapter = None if method in PROMPTED else make(sample)
         for qa in sample.qas:
             user = in_context_question(sample.document, qa.question) if method == "in_context" else qa.question
             prompts.append(backbone.chat_prompt(user))

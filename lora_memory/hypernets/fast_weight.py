@@ -35,6 +35,9 @@ class FastWeightConfig(ConfigMixin):
         key_dim: width of attention keys and queries.
         target: module to adapt; it must write into the residual stream (``down_proj``).
         chunk_tokens: tokens per chunk at inference.
+        b_scale_init: B's per-layer scale at initialisation. 0 makes a fresh network an exact
+            no-op (safe without a checkpoint); training starts above 0 because at 0 the queries get
+            no gradient and settle on filler tokens (BENCHMARKS.md, "D2L meta-training").
     """
 
     layers: tuple[int, ...] = field(default_factory=tuple)
@@ -42,6 +45,7 @@ class FastWeightConfig(ConfigMixin):
     key_dim: int = 128
     target: str = "down_proj"
     chunk_tokens: int = 512
+    b_scale_init: float = 0.0
 
 
 class FastWeightDocToLoRA(DocToLoRA):
@@ -68,8 +72,7 @@ class FastWeightDocToLoRA(DocToLoRA):
         nn.init.eye_(self.a_map.weight)
         nn.init.eye_(self.b_map.weight)
         self.a_scale = nn.Parameter(torch.ones(n))
-        # B's scale starts at zero: the first step is the unchanged base model.
-        self.b_scale = nn.Parameter(torch.zeros(n))
+        self.b_scale = nn.Parameter(torch.full((n,), float(config.b_scale_init)))
 
     def feature_request(self) -> FeatureRequest:
         return FeatureRequest(

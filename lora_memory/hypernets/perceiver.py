@@ -37,6 +37,7 @@ class PerceiverConfig(ConfigMixin):
             layer for every adapted layer (cheaper context encoding).
         target: adapted module (``down_proj`` upstream).
         chunk_tokens: tokens per chunk at inference.
+        b_scale_init: start of the per-layer, per-rank B scalers (0 = a fresh network is a no-op).
     """
 
     layers: tuple[int, ...] = field(default_factory=tuple)
@@ -47,6 +48,7 @@ class PerceiverConfig(ConfigMixin):
     feature_layer: int | None = None
     target: str = "down_proj"
     chunk_tokens: int = 512
+    b_scale_init: float = 0.0
 
 
 class PerceiverDocToLoRA(DocToLoRA):
@@ -66,7 +68,7 @@ class PerceiverDocToLoRA(DocToLoRA):
         self.head_a = nn.Parameter(torch.randn(n, dim, d_in) / dim**0.5)  # (layers, dim, d_in)
         self.head_b = nn.Parameter(torch.randn(n, dim, d_out) / dim**0.5)  # (layers, dim, d_out)
         # B's per-rank scaler starts at zero: the first step is the unchanged base model.
-        self.b_scaler = nn.Parameter(torch.zeros(n, r))
+        self.b_scaler = nn.Parameter(torch.full((n, r), float(config.b_scale_init)))
         self.bias_a = nn.Parameter(torch.stack([kaiming_lora_a(r, d_in) for _ in range(n)]))
         self.bias_b = nn.Parameter(torch.zeros(n, d_out, r))
 

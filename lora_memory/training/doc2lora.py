@@ -40,7 +40,8 @@ class Doc2LoRATrainConfig(ConfigMixin):
         run_dir: where checkpoints, trainer state and metrics.jsonl go; rerun to resume.
         model: base model (None = embedded SmolLM2-135M-Instruct).
         arch: ``fast_weight`` (learns on a CPU in minutes) or ``perceiver`` (upstream).
-        rank: LoRA rank per chunk.
+        rank: LoRA rank per chunk (16 queries found the needle's lead-in token where 8 did not).
+        b_scale_init: B's scale at step 0; above 0 so the token selection learns from step 1.
         chunk_tokens: chunk length at inference, stored in the checkpoint.
         steps: optimizer steps in total (a resumed run continues up to this).
         batch_size: documents per step.
@@ -48,7 +49,7 @@ class Doc2LoRATrainConfig(ConfigMixin):
         warmup: linear warm-up steps, then cosine decay to 10%.
         objective: ``ce`` on gold answers, or ``distill`` on the teacher's top-k.
         top_k: teacher probabilities kept for ``distill`` (16 upstream).
-        l1: weight of the mean absolute value of generated A and B.
+        l1: weight of the mean absolute value of generated A and B (upstream uses one; 0 measured fine here).
         needle_weight: share of needle-in-a-haystack documents.
         facts_weight: share of fact documents.
         haystack_min: shortest needle haystack, tokens.
@@ -65,7 +66,8 @@ class Doc2LoRATrainConfig(ConfigMixin):
     run_dir: str = "runs/doc2lora"
     model: str | None = None
     arch: str = "fast_weight"
-    rank: int = 8
+    rank: int = 16
+    b_scale_init: float = 0.1
     chunk_tokens: int = 512
     steps: int = 300
     batch_size: int = 8
@@ -73,7 +75,7 @@ class Doc2LoRATrainConfig(ConfigMixin):
     warmup: int = 10
     objective: str = "ce"
     top_k: int = 16
-    l1: float = 0.1
+    l1: float = 0.0
     needle_weight: float = 1.0
     facts_weight: float = 1.0
     haystack_min: int = 64
@@ -164,7 +166,7 @@ def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path
 
     def make_net() -> DocToLoRA:
         return fresh("doc2lora", backbone, arch=config.arch, seed=config.seed, rank=config.rank,
-                     chunk_tokens=config.chunk_tokens)
+                     chunk_tokens=config.chunk_tokens, b_scale_init=config.b_scale_init)
 
     def batch_loss(step: int, net: torch.nn.Module):
         # the data stream is a function of (seed, step): resuming replays exactly the same batches

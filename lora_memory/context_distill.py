@@ -7,6 +7,9 @@ through `lora_memory.adapter.AdapterBatch` and `lora_memory.injection.adapters_a
 is never mutated, no PEFT), and the question alone in the prompt. Loss = cross-entropy of the
 student's log-probabilities against the teacher's renormalised top-k probabilities (the
 distillation objective of Doc-to-LoRA's training); Adam, a fixed number of steps.
+
+It trains on the very questions it is later asked (the teacher's answers to them), so it is a
+strong baseline: the benchmark times it, `lora-memory eval doc2lora` scores it.
 """
 
 from __future__ import annotations
@@ -23,18 +26,7 @@ from lora_memory.adapter import AdapterBatch, LoraAdapter
 from lora_memory.backbone import Backbone
 from lora_memory.generation import in_context_question
 from lora_memory.training.data import QA
-
-
-def _answer_batch(backbone: Backbone, prompts: list[list[int]], answers: list[list[int]]):
-    ids, mask = backbone.pad([p + a for p, a in zip(prompts, answers, strict=True)])
-    positions = [list(range(len(p) - 1, len(p) - 1 + len(a))) for p, a in zip(prompts, answers, strict=True)]
-    return ids, mask, positions
-
-
-def _at(hidden: torch.Tensor, positions: list[list[int]]) -> torch.Tensor:
-    rows = torch.tensor([i for i, pos in enumerate(positions) for _ in pos], device=hidden.device)
-    cols = torch.tensor([p for pos in positions for p in pos], device=hidden.device)
-    return hidden[rows, cols]
+from lora_memory.training.loop import answer_batch, gather_positions
 
 
 def _sync(device: torch.device) -> None:
@@ -61,18 +53,21 @@ def context_distill(
     lr: float = 1e-3,
     top_k: int = 16,
     seed: int = 0,
-) -> dict[str, float]:
-    """Distil ``document`` into a LoRA shaped like ``like``; returns losses, sizes and the split of
-    the time between the teacher pass and the steps (of the last run, not the LoRA itself)."""
+) -> tuple[LoraAdapter, dict[str, float]]:
+    """Distil ``document`` into a LoRA shaped like ``like``.
+
+    Returns the trained adapter and its costs: losses, sizes and the split of the time between
+    the teacher pass and the steps.
+    """
     device = backbone.device
     start = time.perf_counter()
     eos = backbone.tokenizer.eos_token_id
     answers = [backbone.tokenize(qa.answer) + [eos] for qa in qas]
-    t_ids, t_mask, t_pos = _answer_batch(
+    t_ids, t_mask, t_pos = answer_batch(
         backbone, [backbone.chat_prompt(in_context_question(document, qa.question)) for qa in qas], answers
     )
     with torch.no_grad():
-        t_logits = backbone.logits(_at(backbone.final_hidden(t_ids, t_mask), t_pos)).float()
+        t_logits = backbone.logits(gather_positions(backbone.final_hidden(t_ids, t_mask), t_pos)).float()
         top_p, top_i = torch.softmax(t_logits, -1).topk(min(top_k, t_logits.shape[-1]), dim=-1)
         top_p = top_p / top_p.sum(-1, keepdim=True)
     _sync(device)
@@ -92,7 +87,7 @@ def context_distill(
     optimizer = torch.optim.Adam(params, lr=lr)
 
     n = len(qas)
-    s_ids, s_mask, s_pos = _answer_batch(backbone, [backbone.chat_prompt(qa.question) for qa in qas], answers)
+    s_ids, s_mask, s_pos = answer_batch(backbone, [backbone.chat_prompt(qa.question) for qa in qas], answers)
     losses = []
     _sync(device)
     start = time.perf_counter()
@@ -104,7 +99,7 @@ def context_distill(
         )
         with injection.adapters_active(batch):
             hidden = backbone.model.get_decoder()(input_ids=s_ids, attention_mask=s_mask, use_cache=False)
-        log_q = F.log_softmax(backbone.logits(_at(hidden.last_hidden_state, s_pos)).float(), -1)
+        log_q = F.log_softmax(backbone.logits(gather_positions(hidden.last_hidden_state, s_pos)).float(), -1)
         loss = -(top_p * log_q.gather(-1, top_i)).sum(-1).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -112,7 +107,11 @@ def context_distill(
         losses.append(float(loss.detach()))
     _sync(device)
     steps_s = time.perf_counter() - start
-    return {
+    adapter = LoraAdapter(
+        {m: a.detach().float().cpu() for m, a in A.items()}, {m: b.detach().float().cpu() for m, b in B.items()},
+        like.layers, base_model=backbone.name, metadata={"kind": "context_distillation", "steps": steps},
+    )
+    return adapter, {
         "teacher_s": teacher_s,
         "seconds_per_step": steps_s / max(1, steps),
         "loss_first": losses[0] if losses else float("nan"),
