@@ -21,6 +21,7 @@ from lora_memory.errors import LoraMemoryError
 from lora_memory.generation import answer, in_context_question
 from lora_memory.hypernets import describe_task, internalize, load_checkpoint, load_default, read_header, shipped_checkpoint
 from lora_memory.hypernets.base import Hypernetwork
+from lora_memory.hypernets.checkpoint import card_path, ship
 from lora_memory.peft_io import export_peft, import_peft
 
 
@@ -99,6 +100,15 @@ def cmd_bench(args: argparse.Namespace) -> None:
     results = run_bench(config, backbone, net)
     print(Path(results["files"]["summary"]).read_text())
     print(f"results and figures in {config.out}")
+
+
+def cmd_ship(args: argparse.Namespace) -> None:
+    evaluation = None
+    if args.eval:
+        results = json.loads(Path(args.eval).read_text())
+        evaluation = {k: results[k] for k in ("niah_by_length", "facts", "cd", "summary") if k in results}
+    target = ship(args.checkpoint, evaluation, args.eval_command or "")
+    print(f"shipped {args.checkpoint} as {target} (card: {card_path(read_header(target)['kind'])})")
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -192,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_config_args(p, BenchConfig)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("ship", help="make a trained checkpoint the package default, with its JSON card")
+    p.add_argument("checkpoint", help="a trained checkpoint, e.g. runs/NAME/best.safetensors")
+    p.add_argument("--eval", help="results.json of its `lora-memory eval` run, summarised into the card")
+    p.add_argument("--eval-command", help="the command that produced --eval, recorded in the card")
+    p.set_defaults(func=cmd_ship)
 
     p = sub.add_parser("info", parents=[common], help="backbone, device and checkpoints found")
     p.set_defaults(func=cmd_info)

@@ -77,3 +77,20 @@ def test_header_is_plain_json(backbone, tmp_path):
     size = int.from_bytes(path.read_bytes()[:8], "little")
     header = json.loads(path.read_bytes()[8 : 8 + size])
     assert json.loads(header["__metadata__"]["lora_memory"])["config"]["rank"] == 8
+
+
+def test_ship_installs_the_checkpoint_with_its_card(backbone, tmp_path, monkeypatch):
+    from lora_memory.hypernets import checkpoint
+
+    monkeypatch.setattr(checkpoint, "SHIPPED_DIR", tmp_path / "shipped")
+    net = _perturbed(backbone, "doc2lora", "fast_weight")
+    made = {"config": {"steps": 7}, "step": 7, "device": "cpu (2 threads)", "train_seconds": 12.5}
+    source = save_checkpoint(tmp_path / "best.safetensors", net, card=made)
+    target = checkpoint.ship(source, {"facts": {"doc2lora": {"exact": 0.5}}}, "lora-memory eval doc2lora")
+    assert target == checkpoint.shipped_checkpoint("doc2lora")
+    card = json.loads(checkpoint.card_path("doc2lora").read_text())
+    assert card["training"]["step"] == 7 and card["training"]["train_seconds"] == 12.5
+    assert card["evaluation"]["facts"]["doc2lora"]["exact"] == 0.5 and card["evaluation_command"]
+    loaded = checkpoint.load_default("doc2lora", backbone)
+    assert not loaded.card.get("untrained") and torch.equal(_adapter(backbone, loaded).B["down_proj"],
+                                                             _adapter(backbone, net).B["down_proj"])

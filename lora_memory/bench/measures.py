@@ -213,6 +213,7 @@ def measure_state(ws: Workspace) -> dict[str, Any]:
             "fp16": numel * 2,
             "int8_rows": quantize.quantize_adapter(adapter).nbytes,
             "stored_file": len(adapter_to_bytes(adapter, bb.identity)),
+            "stored_file_int8": len(adapter_to_bytes(adapter, bb.identity, "int8")),
         }
         kv = kv_cache_bytes(bb, tokens)
         rows.append({"length": n, "tokens": tokens, "rank": adapter.rank(), "adapter_bytes": sizes,
@@ -234,9 +235,11 @@ def measure_state(ws: Workspace) -> dict[str, Any]:
         )
     return {
         "kv_formula": "2 (K,V) * layers * tokens * kv_heads * head_dim * 2 bytes (fp16)",
-        "forms": {"fp32": "as served and stored", "fp16": "half precision",
-                  "int8_rows": "int8 with an fp16 absmax scale per rank row of A / rank column of B (not in the store)",
-                  "stored_file": "adapter_to_bytes (fp32 safetensors + JSON header)"},
+        "forms": {"fp32": "as served; the store's default", "fp16": "half precision (ParametricMemory(precision='fp16'))",
+                  "int8_rows": "int8 with an fp16 absmax scale per rank row of A / rank column of B "
+                               "(ParametricMemory(precision='int8'))",
+                  "stored_file": "adapter_to_bytes (fp32 safetensors + JSON header)",
+                  "stored_file_int8": "adapter_to_bytes at int8 (safetensors + JSON header)"},
         "rows": rows,
         "quality": quality,
     }

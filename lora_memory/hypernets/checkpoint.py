@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -154,3 +155,38 @@ def load_default(kind: str, backbone: Backbone) -> Hypernetwork:
         backbone.name,
     )
     return fresh(kind, backbone)
+
+
+def card_path(kind: str) -> Path:
+    """The JSON card that sits next to a shipped checkpoint."""
+    return SHIPPED_DIR / f"{kind}.card.json"
+
+
+def ship(source: str | os.PathLike, evaluation: dict[str, Any] | None = None, command: str = "") -> Path:
+    """Make a trained checkpoint the package's default for its kind, with its card next to it.
+
+    The card says how the network was made (data and recipe config, steps, hardware, wall time;
+    from the checkpoint's own header) and how it scored (``evaluation``: the summary of an eval
+    run, and the ``command`` that reproduces it). The file must stay under 40 MB, as every shipped
+    version stays in git history.
+    """
+    header = read_header(source)
+    size_mb = Path(source).stat().st_size / 2**20
+    if size_mb >= 40:
+        raise CheckpointError(f"{source} is {size_mb:.1f} MB; shipped checkpoints must stay under 40 MB")
+    kind, made = header["kind"], header.get("card", {})
+    card = {
+        "kind": kind,
+        "arch": header["arch"],
+        "base_model": header["base_model"]["name"],
+        "training": {"recipe_config": made.get("config"), "step": made.get("step"), "hardware": made.get("device"),
+                     "train_seconds": made.get("train_seconds"), "last_metrics": made.get("last_metrics")},
+        "evaluation": evaluation or {},
+        "evaluation_command": command,
+    }
+    SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
+    target = SHIPPED_DIR / f"{kind}.safetensors"
+    shutil.copyfile(source, target)
+    card_path(kind).write_text(json.dumps(card, indent=2) + "\n")
+    load_file(target)  # the copy must read back
+    return target
