@@ -113,6 +113,31 @@ class LoraAdapter:
         return LoraAdapter(A, B, self.layers, self.scale, self.base_model, dict(self.metadata))
 
 
+    def compressed(self) -> LoraAdapter:
+        """The same update at the smallest rank that holds it exactly, ``min(d_in, d_out)`` at most.
+
+        A long document's chunk adapters concatenate to a rank that grows with its length, but
+        ``B @ A`` never has a rank above the smaller side of the weight: past that, an SVD of the
+        update gives the same update (to float precision) with fewer bytes and less compute per
+        token. Modules already at or below that rank are kept as they are.
+        """
+        A, B = dict(self.A), dict(self.B)
+        over = [m for m in self.modules if self.A[m].shape[1] > min(self.A[m].shape[2], self.B[m].shape[1])]
+        if not over:
+            return self
+        for name in self.modules:
+            a, b = self.A[name], self.B[name]  # (layers, r, d_in), (layers, d_out, r)
+            cap = min(a.shape[2], b.shape[1])
+            if name not in over:
+                B[name] = b * self.scale  # the result carries scale 1
+                continue
+            u, sv, vh = torch.linalg.svd((b.float() @ a.float()) * self.scale, full_matrices=False)
+            root = sv[:, :cap].sqrt()
+            A[name] = (root.unsqueeze(-1) * vh[:, :cap]).to(a.dtype)
+            B[name] = (u[:, :, :cap] * root.unsqueeze(1)).to(b.dtype)
+        return LoraAdapter(A, B, self.layers, 1.0, self.base_model, dict(self.metadata))
+
+
 def concat_adapters(adapters: Sequence[LoraAdapter], metadata: Mapping[str, Any] | None = None) -> LoraAdapter:
     """Concatenate adapters along the rank dimension: the result's update is the sum of theirs.
 

@@ -62,3 +62,15 @@ def test_stack_pads_ranks_unions_layers_and_fills_none_with_zero(backbone):
     upd = batch.B["down_proj"][0, 1] @ batch.A["down_proj"][0, 1]
     torch.testing.assert_close(upd, a.delta_weight("down_proj", 1))
     assert AdapterBatch.stack([None, None]) is None
+
+
+def test_compressed_keeps_the_update_at_the_smallest_exact_rank(backbone):
+    d_in, d_out = backbone.module_shape("down_proj")  # tiny model: 64 -> 32
+    wide = random_adapter(backbone, modules=("down_proj", "q_proj"), rank=3 * d_out, scale=0.5, magnitude=0.1)
+    small = wide.compressed()
+    assert small.rank("down_proj") == min(d_in, d_out) and small.rank("q_proj") <= wide.rank("q_proj")
+    for m in wide.modules:
+        for layer in wide.layers:
+            torch.testing.assert_close(small.delta_weight(m, layer), wide.delta_weight(m, layer), rtol=1e-4, atol=1e-5)
+    narrow = random_adapter(backbone, rank=4)
+    assert narrow.compressed() is narrow

@@ -50,10 +50,12 @@ def test_fresh_text2lora_adapter_leaves_logits_unchanged(backbone):
 def test_chunk_concatenation_rank_arithmetic(backbone, arch, bias_rank):
     net = fresh("doc2lora", backbone, arch=arch, chunk_tokens=40, rank=8)
     n_tokens = len(backbone.tokenize(DOC))
-    adapter = internalize(backbone, net, DOC, batch_size=3)
+    adapter = internalize(backbone, net, DOC, batch_size=3, compress=False)
     chunks = -(-n_tokens // 40)
     assert adapter.metadata["chunks"] == chunks and adapter.metadata["tokens"] == n_tokens
     assert adapter.rank() == chunks * 8 + bias_rank
+    cap = min(backbone.module_shape("down_proj"))
+    assert internalize(backbone, net, DOC, batch_size=3).rank() == min(cap, chunks * 8 + bias_rank)
 
 
 def test_chunked_internalize_equals_assembling_chunk_adapters(backbone):
@@ -61,7 +63,7 @@ def test_chunked_internalize_equals_assembling_chunk_adapters(backbone):
     net = fresh("doc2lora", backbone, arch="perceiver", chunk_tokens=50)
     with torch.no_grad():
         net.b_scaler.fill_(1.0)
-    whole = internalize(backbone, net, DOC, batch_size=4)
+    whole = internalize(backbone, net, DOC, batch_size=4, compress=False)
     ids = backbone.tokenize(DOC)
     from lora_memory.chunking import chunk_token_ids
 
@@ -100,3 +102,11 @@ def test_bad_documents_are_named(backbone, text, problem):
 def test_oversized_document_is_refused(backbone):
     with pytest.raises(DocumentError, match="over the configured limit"):
         internalize(backbone, fresh("doc2lora", backbone), DOC, max_tokens=10)
+
+
+def test_compressed_long_document_adapter_gives_the_same_logits(lively, lively_net):
+    full = internalize(lively, lively_net, DOC, chunk_tokens=16, compress=False)
+    small = internalize(lively, lively_net, DOC, chunk_tokens=16)
+    assert full.rank() > small.rank() == min(lively.module_shape("down_proj"))
+    assert not torch.allclose(_logits(lively, full), _logits(lively), atol=1e-3)  # the adapter matters
+    torch.testing.assert_close(_logits(lively, small), _logits(lively, full), rtol=1e-4, atol=1e-4)

@@ -145,12 +145,15 @@ def internalize(
     batch_size: int = 4,
     max_tokens: int | None = None,
     progress: bool = False,
+    compress: bool = True,
 ) -> LoraAdapter:
     """Turn a document into one LoRA adapter with a single forward pass per chunk.
 
     Chunks are encoded ``batch_size`` at a time and each batch's adapters are written straight
     into the document's adapter (what `assemble` computes: chunks in order, then the bias), so
     peak memory is one batch of chunk activations plus the adapter itself, whatever the length.
+    With ``compress``, a concatenated rank beyond the weight's own rank is folded back to it by
+    `LoraAdapter.compressed` (the same update): state and per-token cost stop growing with length.
     """
     ids = document_token_ids(backbone, text, max_tokens)
     chunks = chunk_token_ids(ids, chunk_tokens or hypernet.chunk_tokens)
@@ -180,7 +183,8 @@ def internalize(
                 A[m][:, filled[m] :] = bias.A[m][0]
                 B[m][:, :, filled[m] :] = bias.B[m][0]
         doc = AdapterBatch({m: t.unsqueeze(0) for m, t in A.items()}, {m: t.unsqueeze(0) for m, t in B.items()}, layers)
-    return doc.to_adapter(
+    adapter = doc.to_adapter(
         base_model=backbone.name,
         metadata={"kind": "doc2lora", "arch": hypernet.arch, "tokens": len(ids), "chunks": len(chunks)},
     )
+    return adapter.compressed() if compress else adapter
