@@ -19,9 +19,17 @@ from lora_memory.backbone import Backbone
 from lora_memory.config_args import add_config_args, config_from_args
 from lora_memory.errors import LoraMemoryError
 from lora_memory.generation import answer, in_context_question
-from lora_memory.hypernets import describe_task, internalize, load_checkpoint, load_default, read_header, shipped_checkpoint
+from lora_memory.hypernets import (
+    card_path,
+    describe_task,
+    internalize,
+    load_checkpoint,
+    load_default,
+    read_header,
+    ship,
+    shipped_checkpoint,
+)
 from lora_memory.hypernets.base import Hypernetwork
-from lora_memory.hypernets.checkpoint import card_path, ship
 from lora_memory.peft_io import export_peft, import_peft
 
 

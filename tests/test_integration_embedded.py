@@ -74,3 +74,22 @@ def test_peft_export_parity_on_the_real_model(smol, tmp_path):
         theirs = PeftModel.from_pretrained(base, folder).eval()(input_ids=ids, attention_mask=mask).logits
     assert (ours - smol.forward_logits(ids, mask)).abs().max() > 1e-2
     assert (ours - theirs).abs().max().item() < 1e-4
+
+
+def test_shipped_doc2lora_internalizes_unseen_needles(smol):
+    """The shipped checkpoint answers needles it never saw from the adapter alone; the bare model cannot."""
+    import random
+
+    from lora_memory.evaluation.qa import answer_samples
+    from lora_memory.hypernets import card_path, shipped_checkpoint
+    from lora_memory.training.data import needle_sample
+
+    assert shipped_checkpoint("doc2lora") is not None, "no Doc-to-LoRA checkpoint ships in lora_memory/checkpoints"
+    card = json.loads(card_path("doc2lora").read_text())
+    assert card["base_model"] == DEFAULT_MODEL_NAME and card["evaluation"]
+    net = load_default("doc2lora", smol)
+    rng = random.Random(2026)
+    docs = [needle_sample(rng, "heldout", n, lambda s: len(smol.tokenize(s))) for n in (120, 200, 300, 400, 500, 600)]
+    with_adapter = [r["exact"] for r in answer_samples(smol, docs, "doc2lora", net, max_new_tokens=8)]
+    bare = [r["exact"] for r in answer_samples(smol, docs, "no_context", max_new_tokens=8)]
+    assert sum(with_adapter) >= 5 and sum(bare) == 0, (with_adapter, bare)

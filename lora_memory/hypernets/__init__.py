@@ -2,11 +2,13 @@
 
 from lora_memory.hypernets.checkpoint import (
     ARCHITECTURES,
+    card_path,
     fresh,
     load_checkpoint,
     load_default,
     read_header,
     save_checkpoint,
+    ship,
     shipped_checkpoint,
 )
 from lora_memory.hypernets.doc2lora import ChunkFeatures, DocToLoRA, encode_chunks, internalize
@@ -24,6 +26,7 @@ __all__ = [
     "PerceiverDocToLoRA",
     "TextToLoRA",
     "TextToLoRAConfig",
+    "card_path",
     "describe_task",
     "encode_chunks",
     "fresh",
@@ -32,5 +35,6 @@ __all__ = [
     "load_default",
     "read_header",
     "save_checkpoint",
+    "ship",
     "shipped_checkpoint",
 ]
