@@ -16,6 +16,7 @@ from lora_memory.errors import (
     DocumentNotFoundError,
     InvalidIdError,
     LoraMemoryError,
+    PromptTooLongError,
     QuestionError,
     StoreError,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "LoraMemoryError",
     "MemoryAnswer",
     "ParametricMemory",
+    "PromptTooLongError",
     "QuestionError",
     "Router",
     "StoreError",

@@ -31,6 +31,13 @@ class QuestionError(LoraMemoryError, ValueError):
     """A question, or an input to a task adapter, is empty or not text."""
 
 
+class PromptTooLongError(QuestionError, DocumentError):
+    """A prompt (question, plus any document put in it) leaves no room in the context window.
+
+    Both a `QuestionError` and a `DocumentError`: callers catching either see it.
+    """
+
+
 class InvalidIdError(LoraMemoryError, ValueError):
     """A document id is not a usable store key (empty, too long, or path-like)."""
 

@@ -10,7 +10,7 @@ from transformers.generation.streamers import BaseStreamer
 from lora_memory import injection
 from lora_memory.adapter import AdapterBatch, LoraAdapter
 from lora_memory.backbone import Backbone
-from lora_memory.errors import DocumentError
+from lora_memory.errors import PromptTooLongError
 
 
 def generate(
@@ -33,7 +33,7 @@ def generate(
     limit = backbone.context_window - max_new_tokens
     for p in prompts:
         if len(p) > limit:
-            raise DocumentError(
+            raise PromptTooLongError(
                 f"the prompt has {len(p)} tokens; with {max_new_tokens} new tokens it exceeds the "
                 f"{backbone.context_window}-token window of {backbone.name}: shorten the question"
             )

@@ -27,6 +27,7 @@ from lora_memory import (
     DocumentError,
     DocumentNotFoundError,
     InvalidIdError,
+    PromptTooLongError,
     LoraMemoryError,
     ParametricMemory,
     QuestionError,
@@ -271,7 +272,7 @@ CASES: list[Case] = [
     ("meta-empty-list", call(lambda e: e.memory.add("The sky.", metadata=[])), DocumentError, r"must be a dict, got list"),
     ("meta-update-not-json", call(lambda e: e.memory.update("a", DOCS[2], metadata={"x": b"raw"})), DocumentError, r"JSON values"),
     # -- questions
-    ("question-over-context-window", call(lambda e: e.memory.ask("word " * 600)), DocumentError, r"512-token window.*shorten the question"),
+    ("question-over-context-window", call(lambda e: e.memory.ask("word " * 600)), PromptTooLongError, r"512-token window.*shorten the question"),
     ("question-empty", call(lambda e: e.memory.ask("")), QuestionError, EMPTY),
     ("question-whitespace", call(lambda e: e.memory.ask("\n \t")), QuestionError, EMPTY),
     ("question-none", call(lambda e: e.memory.ask(None)), QuestionError, r"must be str, got NoneType"),
