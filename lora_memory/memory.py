@@ -333,6 +333,20 @@ class ParametricMemory:
             "ratio": kv_bytes / adapter_bytes if adapter_bytes else 0.0,
         }
 
+    # ---- saving ----------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike) -> str:
+        """Write a consistent copy of the memory to ``directory`` (new or empty) and return its path.
+
+        Other threads may be adding documents meanwhile, so copying the store's files could catch a
+        write half done; this copies the database and exactly the adapters it references while
+        writes wait (`Store.snapshot`). Reopen the copy with ``ParametricMemory(directory)``; it is
+        also how a temporary memory (``path=None``) is kept beyond `close`.
+
+        Raises:
+            StoreError: ``directory`` is not new or empty (nothing in it is touched).
+        """
+        return str(self._store.snapshot(directory))
+
     # ---- lifetime --------------------------------------------------------------------------
     def close(self) -> None:
         """Close the store; a temporary store (``path=None``) is deleted. Idempotent."""

@@ -10,7 +10,8 @@ write transaction, commits the row, and only then deletes the blob it replaces. 
 point therefore leaves the old entry or the new one, never half of one; the only debris is an
 unreferenced blob, deleted the next time the store is opened. The database runs in WAL mode with
 ``synchronous=FULL``, so a committed row is on disk before the old blob goes. One connection
-serves all threads behind a lock; nothing is ever pickled.
+serves all threads behind a lock; nothing is ever pickled. `Store.snapshot` copies a live store
+consistently (SQLite's backup API plus the blobs its rows name), which copying the files does not.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import struct
 import threading
@@ -217,12 +219,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # make the rename durable; directories cannot be opened on Windows
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    _fsync_dir(path.parent)
 
 
 # ---- ids and records ----------------------------------------------------------------------------
@@ -513,6 +510,76 @@ class Store:
         vectors = [torch.frombuffer(bytearray(blob), dtype=torch.float32) for _, blob in rows]
         return [doc_id for doc_id, _ in rows], torch.stack(vectors) if vectors else torch.empty(0, 0)
 
+    # ---- snapshots -------------------------------------------------------------------------
+    def snapshot(self, target_dir: str | os.PathLike) -> Path:
+        """Write a consistent copy of the store to ``target_dir``, a new or empty directory.
+
+        Copying the directory by hand can catch a write half done: a row without its blob, or a
+        database page from before a commit and one from after. Here the database is copied with
+        SQLite's backup API and then exactly the blobs its rows reference, all under the store's
+        lock, so writers in this process wait and no blob the copy needs can be replaced meanwhile.
+        Everything goes to a temporary directory beside the target, renamed into place at the end:
+        a failure leaves no half-written store.
+
+        Returns:
+            The target directory, which opens as a `Store` with the same documents and adapters.
+
+        Raises:
+            StoreError: the target already holds a store (or anything else), an adapter blob is
+                missing, or the store is closed.
+            AdapterFormatError: an adapter blob no longer matches its recorded SHA-256 (the message
+                names it); the source store is damaged, and nothing is written.
+        """
+        target = Path(target_dir)
+        _check_snapshot_target(self.directory, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(os.path.abspath(target)).with_name(f".{target.name or 'snapshot'}.{uuid.uuid4().hex}.snapshot")
+        try:
+            (tmp / ADAPTER_DIR).mkdir(parents=True)
+            with self._lock:
+                if self._conn is None:
+                    raise StoreError(f"the store at {self.directory} is closed")
+                copy = sqlite3.connect(tmp / STORE_FILE, isolation_level=None)
+                try:
+                    self._conn.backup(copy)
+                    # The blobs to copy are read from the copy, so they are exactly the ones its rows name.
+                    rows = copy.execute("SELECT adapter_file, adapter_sha256 FROM documents").fetchall()
+                finally:
+                    copy.close()
+                for name, sha256 in rows:
+                    self._copy_blob(name, sha256, tmp / ADAPTER_DIR / name)
+            _fsync_dir(tmp / ADAPTER_DIR)
+            _fsync_dir(tmp)
+            try:
+                os.replace(tmp, target)  # fails if the target gained files meanwhile
+            except OSError as exc:
+                raise StoreError(f"cannot move the snapshot of {self.directory} into {target}: {exc}") from exc
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _fsync_dir(target.parent)
+        return target
+
+    def _copy_blob(self, name: str, sha256: str, dest: Path) -> None:
+        """Copy one adapter blob to ``dest`` (fsynced), checking the bytes against the row's SHA-256."""
+        source = self._adapters / name
+        digest = hashlib.sha256()
+        try:
+            with open(source, "rb") as src, open(dest, "wb") as out:
+                while chunk := src.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except FileNotFoundError:
+            raise StoreError(
+                f"the adapter blob {source} of a stored document is missing; the store is damaged"
+            ) from None
+        if digest.hexdigest() != sha256:
+            raise AdapterFormatError(
+                f"{source} is corrupt: its SHA-256 differs from the one recorded when it was written"
+            )
+
     # ---- lifetime --------------------------------------------------------------------------
     def close(self) -> None:
         """Close the database (idempotent); the files stay."""
@@ -521,6 +588,33 @@ class Store:
                 self._conn.close()
                 self._conn = None
                 self._read_adapter.cache_clear()
+
+
+def _check_snapshot_target(source: Path, target: Path) -> None:
+    """Refuse a snapshot target that holds anything, leaving it untouched."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        problem = "is a file"
+    elif (target / STORE_FILE).exists():
+        problem = "already holds a lora-memory store"
+    elif any(target.iterdir()):
+        problem = "is a directory that is not empty"
+    else:
+        return
+    raise StoreError(
+        f"cannot snapshot the store at {source} into {target}: it {problem}; give a new or empty directory "
+        "(a snapshot never overwrites anything)"
+    )
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # make renames durable; directories cannot be opened on Windows
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _connect(path: Path) -> sqlite3.Connection:

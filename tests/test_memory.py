@@ -97,6 +97,19 @@ def test_persistence_across_close_and_reopen(lively, net, tmp_path):
         assert reopened.get("bravo").text == DOCS[1]
 
 
+def test_save_keeps_a_temporary_memory(lively, net, tmp_path):
+    memory = make_memory(lively, net)  # temporary: deleted on close
+    memory.add_documents(DOCS[:3], ids=NAMES[:3], metadatas=[{"i": i} for i in range(3)], progress=False)
+    answers = [memory.ask(question(n)) for n in NAMES[:3]]
+    assert memory.save(tmp_path / "saved") == str(tmp_path / "saved")
+    with pytest.raises(StoreError, match="already holds a lora-memory store"):
+        memory.save(tmp_path / "saved")
+    memory.close()
+    with make_memory(lively, net, tmp_path / "saved") as reopened:
+        assert reopened.ids() == NAMES[:3] and reopened.get("bravo").metadata == {"i": 1}
+        assert [reopened.ask(question(n)) for n in NAMES[:3]] == answers
+
+
 def test_lower_precision_storage_is_smaller_and_answers_alike(lively, net):
     with make_memory(lively, net) as whole, make_memory(lively, net, precision="fp16") as half:
         for memory in (whole, half):

@@ -1,5 +1,6 @@
 """The persistent store: round trips, atomic replacement, crash debris, foreign files, threads."""
 
+import hashlib
 import sqlite3
 import threading
 
@@ -261,3 +262,127 @@ def test_closed_store_says_so(tmp_path):
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.ids()
+
+
+def _assert_consistent(directory):
+    """Every row's blob exists with its recorded SHA-256, and no other blob is there."""
+    with sqlite3.connect(directory / STORE_FILE) as conn:
+        rows = conn.execute("SELECT adapter_file, adapter_sha256 FROM documents").fetchall()
+    conn.close()
+    for name, sha in rows:
+        assert hashlib.sha256((directory / ADAPTER_DIR / name).read_bytes()).hexdigest() == sha
+    assert _blobs(directory) == sorted(name for name, _ in rows)
+
+
+def test_snapshot_round_trip(tmp_path, backbone):
+    store = Store(tmp_path / "s")
+    for i, precision in enumerate(("fp32", "int8", "fp16")):
+        _put(store, backbone, f"doc-{i}", seed=i, metadata={"n": i}, precision=precision)
+    _put(store, backbone, "doc-1", seed=7)  # replaced: only the new blob belongs in the copy
+    pending = store.pending_embeddings("enc")
+    store.save_embeddings("enc", [(i, v, torch.full((4,), 1.0 + n)) for n, (i, v, _) in enumerate(pending)])
+    (tmp_path / "s" / ADAPTER_DIR / "notes.txt").write_text("not a blob")  # unreferenced: not copied
+
+    assert store.snapshot(tmp_path / "copy") == tmp_path / "copy"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy", "s"]  # no temporary directory left
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == [ADAPTER_DIR, STORE_FILE]
+    _assert_consistent(tmp_path / "copy")
+    copy = Store(tmp_path / "copy")
+    assert copy.ids() == store.ids() and copy.totals() == store.totals()
+    for doc_id in store.ids():
+        assert copy.get(doc_id) == store.get(doc_id)
+        _assert_same(copy.adapter(doc_id), store.adapter(doc_id))
+    assert _blobs(tmp_path / "copy") == sorted(set(_blobs(tmp_path / "s")) - {"notes.txt"})
+    ids, vectors = copy.embeddings("enc")
+    assert ids == store.embeddings("enc")[0] and torch.equal(vectors, store.embeddings("enc")[1])
+    copy.check_base_model(backbone.identity)
+    with pytest.raises(BaseModelMismatchError):
+        copy.check_base_model(make_tiny_backbone(name="other-model").identity)
+
+    _put(store, backbone, "later", seed=9)  # the two stores are independent afterwards
+    assert "later" not in copy and store.snapshot(tmp_path / "empty").exists()  # an empty store copies too
+    Store(tmp_path / "blank").snapshot(tmp_path / "blank-copy")
+    assert Store(tmp_path / "blank-copy").ids() == []
+
+
+def test_snapshot_refuses_a_target_that_holds_anything(tmp_path, backbone):
+    store = Store(tmp_path / "s")
+    _put(store, backbone, "d")
+    other = Store(tmp_path / "other")
+    _put(other, backbone, "o", seed=1)
+    other.close()
+    before = {p: p.read_bytes() for p in (tmp_path / "other").rglob("*") if p.is_file()}
+    for target in (tmp_path / "other", tmp_path / "s"):
+        with pytest.raises(StoreError, match="already holds a lora-memory store"):
+            store.snapshot(target)
+    assert {p: p.read_bytes() for p in (tmp_path / "other").rglob("*") if p.is_file()} == before
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep.txt").write_text("mine")
+    with pytest.raises(StoreError, match="not empty"):
+        store.snapshot(tmp_path / "busy")
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(StoreError, match="is a file"):
+        store.snapshot(tmp_path / "file")
+    assert (tmp_path / "file").read_text() == "mine" and (tmp_path / "busy" / "keep.txt").read_text() == "mine"
+    assert Store(tmp_path / "other").ids() == ["o"]
+    (tmp_path / "empty").mkdir()
+    store.snapshot(tmp_path / "empty")  # an empty directory is fine
+    assert Store(tmp_path / "empty").ids() == ["d"]
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.snapshot(tmp_path / "after-close")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["busy", "empty", "file", "other", "s"]
+
+
+def test_snapshot_of_a_corrupt_blob_names_it_and_writes_nothing(tmp_path, backbone):
+    store = Store(tmp_path / "s")
+    _put(store, backbone, "a")
+    _put(store, backbone, "b", seed=1)
+    blob = tmp_path / "s" / ADAPTER_DIR / store._query("SELECT adapter_file FROM documents WHERE id = 'b'")[0][0]
+    data = bytearray(blob.read_bytes())
+    data[-5] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    with pytest.raises(AdapterFormatError, match=blob.name):
+        store.snapshot(tmp_path / "copy")
+    blob.unlink()
+    with pytest.raises(StoreError, match=f"{blob.name} of a stored document is missing"):
+        store.snapshot(tmp_path / "copy")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # neither the target nor a temporary directory
+
+
+def test_snapshots_taken_while_a_thread_writes_are_consistent(tmp_path, backbone):
+    store = Store(tmp_path / "s")
+    _put(store, backbone, "seed")
+    done, errors = threading.Event(), []
+
+    def write():
+        try:
+            for i in range(40):
+                _put(store, backbone, f"w{i}", seed=i)
+                _put(store, backbone, "seed", seed=100 + i)  # replacing deletes the old blob
+                if i % 5 == 4:
+                    store.delete(f"w{i - 2}")
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    snapshots = []
+    while not done.is_set() or len(snapshots) < 3:
+        snapshots.append(store.snapshot(tmp_path / f"snap{len(snapshots)}"))
+    writer.join()
+    snapshots.append(store.snapshot(tmp_path / "final"))
+    assert not errors
+    contents = []
+    for snap in snapshots:
+        _assert_consistent(snap)
+        copy = Store(snap)
+        for doc_id in copy.ids():  # each adapter reads back through its SHA-256 check
+            copy.adapter(doc_id)
+        assert copy.get("seed").text.startswith("text ")
+        contents.append(copy.ids())
+        copy.close()
+    assert contents[-1] == store.ids()  # taken after the writer finished: everything
+    assert all(p.name in {"s"} | {s.name for s in snapshots} for p in tmp_path.iterdir())

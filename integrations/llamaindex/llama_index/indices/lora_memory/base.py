@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -97,11 +96,11 @@ class ParametricMemoryIndex(BaseManagedIndex):
         """Save the index to ``persist_dir`` for ``from_persist_dir``.
 
         Writes already go through to the memory's store directory, so persisting there does
-        nothing; any other ``persist_dir`` (which must not exist yet) receives a copy of the store.
-        Do not write to the index while it is being copied.
+        nothing; any other ``persist_dir`` (new or empty) receives a consistent copy of the store
+        (``ParametricMemory.save``), safe to take while other threads insert.
         """
         if Path(persist_dir).resolve() != Path(self._memory.path).resolve():
-            shutil.copytree(self._memory.path, persist_dir)
+            self._memory.save(persist_dir)
 
     def _insert(self, nodes: Sequence[BaseNode], **insert_kwargs: Any) -> None:
         self._memory.add_documents(**_memory_documents(nodes), progress=self._show_progress)
