@@ -110,3 +110,15 @@ def test_compressed_long_document_adapter_gives_the_same_logits(lively, lively_n
     assert full.rank() > small.rank() == min(lively.module_shape("down_proj"))
     assert not torch.allclose(_logits(lively, full), _logits(lively), atol=1e-3)  # the adapter matters
     torch.testing.assert_close(_logits(lively, small), _logits(lively, full), rtol=1e-4, atol=1e-4)
+
+
+def test_chunk_adapters_by_length_groups_equal_one_padded_batch(lively, lively_net):
+    from lora_memory.hypernets.doc2lora import chunk_adapters
+
+    ids = lively.tokenize(DOC)
+    chunks = [ids[:5], ids[5:60], ids[60:70], ids[70:140], ids[140:141], ids[141:150]]
+    one = lively_net(encode_chunks(lively, lively_net, chunks))
+    grouped = chunk_adapters(lively, lively_net, chunks, group=2)
+    for m in one.A:
+        torch.testing.assert_close(grouped.A[m], one.A[m], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(grouped.B[m], one.B[m], rtol=1e-4, atol=1e-5)

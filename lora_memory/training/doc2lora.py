@@ -26,7 +26,7 @@ from lora_memory.backbone import Backbone
 from lora_memory.generation import in_context_question
 from lora_memory.hypernets.base import ConfigMixin
 from lora_memory.hypernets.checkpoint import fresh
-from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, encode_chunks
+from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, chunk_adapters
 from lora_memory.training import loop
 from lora_memory.training.data import QA, DocSample, sample_stream
 from lora_memory.training.loop import accelerator_for, answer_batch, gather_positions
@@ -109,7 +109,7 @@ def doc2lora_loss(
     """The training loss of one batch of documents (see module docstring)."""
     chunks, groups = _chunk_groups(backbone, docs, rng, config)
     net = hypernet.module if hasattr(hypernet, "module") else hypernet
-    doc_adapters = assemble(hypernet(encode_chunks(backbone, net, chunks)), groups, net.bias_adapter())
+    doc_adapters = assemble(chunk_adapters(backbone, hypernet, chunks), groups, net.bias_adapter())
     qas: list[tuple[int, QA]] = [(d, qa) for d, doc in enumerate(docs) for qa in doc.qas]
     owner = torch.tensor([d for d, _ in qas], device=backbone.device)
     per_qa = AdapterBatch(
