@@ -14,6 +14,7 @@ import json
 import platform
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,27 +104,43 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
     grid = niah_samples(backbone, lengths, config.depths, config.seed)
     rng = random.Random(config.seed + 1)
     facts = [fact_sample(rng, "heldout", n_facts=3, n_distractors=3) for _ in range(config.facts)]
-    int8 = {"doc2lora_int8": lambda s: dequantize_adapter(quantize_adapter(internalize(backbone, hypernet, s.document)))}
+    cache: dict[str, LoraAdapter] = {}
+
+    def d2l(sample: DocSample) -> LoraAdapter:
+        # each document is internalized once per run: the int8 and CD variants reuse its adapter
+        if sample.document not in cache:
+            cache[sample.document] = internalize(backbone, hypernet, sample.document)
+        return cache[sample.document]
+
+    makers = {"doc2lora": d2l, "doc2lora_int8": lambda s: dequantize_adapter(quantize_adapter(d2l(s)))}
     for method in [m for m in methods if m != "cd"]:
         start = time.perf_counter()
         for n, depth, sample in tqdm(grid, desc=f"NIAH {method}", unit="doc"):
             doc = _fit_in_window(backbone, sample) if method == "in_context" else sample
-            record = answer_samples(backbone, [doc], method, hypernet, adapter_for=int8.get(method))[0]
+            record = answer_samples(backbone, [doc], method, hypernet, adapter_for=makers.get(method))[0]
             results.niah.append({"method": method, "length": n, "depth": depth, **record})
         if facts:
             fact_docs = [_fit_in_window(backbone, s) for s in facts] if method == "in_context" else facts
-            summary = summarize(answer_samples(backbone, fact_docs, method, hypernet, adapter_for=int8.get(method)))
+            summary = summarize(answer_samples(backbone, fact_docs, method, hypernet, adapter_for=makers.get(method)))
             results.facts[method] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
         results.seconds[method] = round(time.perf_counter() - start, 1)
     if "cd" in methods and facts:
-        _context_distillation(config, backbone, hypernet, facts, results)
+        _context_distillation(config, backbone, hypernet, facts, results, d2l)
     return {**results.__dict__, "niah_by_length": _write(results, out, lengths)}
 
 
 def _context_distillation(
-    config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: DocToLoRA, facts: list[DocSample], results: _Results
+    config: Doc2LoRAEvalConfig,
+    backbone: Backbone,
+    hypernet: DocToLoRA,
+    facts: list[DocSample],
+    results: _Results,
+    d2l: Callable[[DocSample], LoraAdapter],
 ) -> None:
-    """Score CD on the fact set at a fixed budget and at D2L's wall time, recording both times."""
+    """Score CD on the fact set at a fixed budget and at D2L's wall time, recording both times.
+
+    ``d2l`` gives each document's (cached) D2L adapter, whose shape the CD LoRA copies.
+    """
     d2l_s = []
     for sample in facts:
         start = time.perf_counter()
@@ -131,13 +148,13 @@ def _context_distillation(
         d2l_s.append(time.perf_counter() - start)
     d2l_mean = sum(d2l_s) / len(d2l_s)
     probe = facts[0]
-    _, info = context_distill(backbone, internalize(backbone, hypernet, probe.document), probe.document, probe.qas, steps=2)
+    _, info = context_distill(backbone, d2l(probe), probe.document, probe.qas, steps=2)
     equal = max(1, int((d2l_mean - info["teacher_s"]) / info["seconds_per_step"]))
     for name, steps in ((f"cd_{config.cd_steps}_steps", config.cd_steps), ("cd_equal_time", equal)):
         seconds: list[float] = []
 
         def distil(sample: DocSample, steps: int = steps, seconds: list[float] = seconds) -> LoraAdapter:
-            like = internalize(backbone, hypernet, sample.document)  # only its shape is used
+            like = d2l(sample)  # only its shape is used
             start = time.perf_counter()
             adapter, _ = context_distill(backbone, like, sample.document, sample.qas, steps=steps)
             seconds.append(time.perf_counter() - start)
