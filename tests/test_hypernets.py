@@ -122,3 +122,16 @@ def test_chunk_adapters_by_length_groups_equal_one_padded_batch(lively, lively_n
     for m in one.A:
         torch.testing.assert_close(grouped.A[m], one.A[m], rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(grouped.B[m], one.B[m], rtol=1e-4, atol=1e-5)
+
+
+def test_null_slot_lets_a_query_take_less_than_all_of_a_chunk(backbone):
+    net = fresh("doc2lora", backbone, null_slot=True)
+    feats = encode_chunks(backbone, net, [backbone.tokenize(DOC)[:30], [5]])
+    w = net.attention(feats)
+    assert torch.all(w[0].sum(-1) < 1) and torch.all(w[0].sum(-1) > 0.9)  # near 1 at init
+    assert torch.count_nonzero(w[1]) == 0  # a one-token chunk has nothing to store
+    with torch.no_grad():
+        net.null_score.fill_(30.0)
+        net.b_scale.fill_(1.0)
+    quiet = net(feats)
+    assert quiet.B["down_proj"].abs().max() < 1e-6  # all mass on "nothing here": the chunk adds nothing

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -53,3 +54,18 @@ def test_interrupted_run_resumes_to_the_same_weights(backbone, tmp_path):
     metrics = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics] == [1, 2, 3, 4]
     assert "all_exact" in metrics[1] and (resumed / "best.safetensors").is_file()
+
+
+def test_warm_start_copies_weights_and_keeps_new_parameters(backbone, tmp_path):
+    from lora_memory.errors import CheckpointError
+    from lora_memory.hypernets import fresh, save_checkpoint
+    from lora_memory.training.doc2lora import warm_start
+
+    old = fresh("doc2lora", backbone, rank=4, b_scale_init=0.3)
+    path = save_checkpoint(tmp_path / "old.safetensors", old)
+    new = fresh("doc2lora", backbone, rank=4, null_slot=True, seed=1)
+    warm_start(new, str(path))
+    assert torch.equal(new.queries, old.queries) and torch.equal(new.b_scale, old.b_scale)
+    assert torch.equal(new.null_score, torch.zeros(4))
+    with pytest.raises(CheckpointError, match="lacks"):
+        warm_start(fresh("doc2lora", backbone, rank=4), str(save_checkpoint(tmp_path / "n.safetensors", new)))

@@ -38,6 +38,10 @@ class FastWeightConfig(ConfigMixin):
         b_scale_init: B's per-layer scale at initialisation. 0 makes a fresh network an exact
             no-op (safe without a checkpoint); training starts above 0 because at 0 the queries get
             no gradient and settle on filler tokens (BENCHMARKS.md, "D2L meta-training").
+        null_slot: every query may also attend to a learned "nothing here" slot; the mass it takes
+            shrinks that rank's B, so a chunk without what a query looks for adds (almost) nothing.
+            Without it every chunk writes full-strength rows, and the rows of many filler chunks
+            drown the one that holds the answer once a long document is concatenated.
     """
 
     layers: tuple[int, ...] = field(default_factory=tuple)
@@ -46,6 +50,7 @@ class FastWeightConfig(ConfigMixin):
     target: str = "down_proj"
     chunk_tokens: int = 512
     b_scale_init: float = 0.0
+    null_slot: bool = False
 
 
 class FastWeightDocToLoRA(DocToLoRA):
@@ -73,6 +78,8 @@ class FastWeightDocToLoRA(DocToLoRA):
         nn.init.eye_(self.b_map.weight)
         self.a_scale = nn.Parameter(torch.ones(n))
         self.b_scale = nn.Parameter(torch.full((n,), float(config.b_scale_init)))
+        # a score of 0 next to the near-zero scores of a fresh network takes about 1/tokens of the mass
+        self.null_score = nn.Parameter(torch.zeros(config.rank)) if config.null_slot else None
 
     def feature_request(self) -> FeatureRequest:
         return FeatureRequest(
@@ -81,12 +88,15 @@ class FastWeightDocToLoRA(DocToLoRA):
         )
 
     def attention(self, features: ChunkFeatures) -> torch.Tensor:
-        """Which tokens each query selects, ``(chunks, rank, tokens)``; rows sum to one."""
+        """Which tokens each query selects, ``(chunks, rank, tokens)``; rows sum to one, or less
+        with the null slot (the rest is the slot's)."""
         keys = self.key_proj(self.key_norm(features.block_inputs[min(self.layers)].float()))  # (b, t, k)
         scores = torch.einsum("rk,btk->brt", self.queries, keys) / math.sqrt(self.config.key_dim)
         scores = scores.masked_fill(~features.next_mask.bool().unsqueeze(1), float("-inf"))
-        weights = torch.softmax(scores, dim=-1)
-        return torch.nan_to_num(weights)  # a one-token chunk has no next token: all zeros
+        if self.null_score is None:
+            return torch.nan_to_num(torch.softmax(scores, dim=-1))  # a one-token chunk: all zeros
+        null = self.null_score.view(1, -1, 1).expand(scores.shape[0], -1, 1)
+        return torch.softmax(torch.cat([scores, null], dim=-1), dim=-1)[..., :-1]
 
     def forward(self, features: ChunkFeatures) -> AdapterBatch:
         w = self.attention(features)  # (b, r, t)

@@ -13,6 +13,7 @@ backward stop halfway. The same code runs on CUDA, and on several GPUs with ``ac
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from dataclasses import dataclass
@@ -20,9 +21,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
 from lora_memory.adapter import AdapterBatch
 from lora_memory.backbone import Backbone
+from lora_memory.errors import CheckpointError
 from lora_memory.generation import in_context_question
 from lora_memory.hypernets.base import ConfigMixin
 from lora_memory.hypernets.checkpoint import fresh
@@ -30,6 +33,8 @@ from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, chunk_adapters
 from lora_memory.training import loop
 from lora_memory.training.data import QA, DocSample, sample_stream
 from lora_memory.training.loop import accelerator_for, answer_batch, gather_positions
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +47,10 @@ class Doc2LoRATrainConfig(ConfigMixin):
         arch: ``fast_weight`` (learns on a CPU in minutes) or ``perceiver`` (upstream).
         rank: LoRA rank per chunk (16 queries found the needle's lead-in token where 8 did not).
         b_scale_init: B's scale at step 0; above 0 so the token selection learns from step 1.
+        null_slot: fast_weight only: queries may attend to "nothing here", so chunks without the
+            answer stay quiet when a long document's chunk adapters are concatenated.
+        init_from: start from this checkpoint's weights (parameters it lacks, such as a newly
+            enabled null slot, keep their initialisation); ignored when the run resumes.
         chunk_tokens: chunk length at inference, stored in the checkpoint.
         steps: optimizer steps in total (a resumed run continues up to this).
         batch_size: documents per step.
@@ -68,6 +77,8 @@ class Doc2LoRATrainConfig(ConfigMixin):
     arch: str = "fast_weight"
     rank: int = 16
     b_scale_init: float = 0.1
+    null_slot: bool = True
+    init_from: str | None = None
     chunk_tokens: int = 512
     steps: int = 300
     batch_size: int = 8
@@ -142,6 +153,15 @@ def doc2lora_loss(
     return loss, {"loss": doc_loss.mean().item(), "l1": float(l1.detach())}
 
 
+def warm_start(net: DocToLoRA, path: str) -> None:
+    """Copy a checkpoint's tensors into ``net``; only parameters new to ``net`` may be missing."""
+    state = load_file(path)
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected:
+        raise CheckpointError(f"{path} has tensors this network lacks: {sorted(unexpected)}")
+    log.info("warm start from %s; newly initialised: %s", path, sorted(missing) or "none")
+
+
 def heldout_samples(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[DocSample]:
     """A fixed held-out evaluation set: held-out names, templates and phrasings only."""
     stream = sample_stream(
@@ -165,8 +185,12 @@ def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731
 
     def make_net() -> DocToLoRA:
-        return fresh("doc2lora", backbone, arch=config.arch, seed=config.seed, rank=config.rank,
-                     chunk_tokens=config.chunk_tokens, b_scale_init=config.b_scale_init)
+        extra = {"null_slot": config.null_slot} if config.arch == "fast_weight" else {}
+        net = fresh("doc2lora", backbone, arch=config.arch, seed=config.seed, rank=config.rank,
+                    chunk_tokens=config.chunk_tokens, b_scale_init=config.b_scale_init, **extra)
+        if config.init_from:
+            warm_start(net, config.init_from)
+        return net
 
     def batch_loss(step: int, net: torch.nn.Module):
         # the data stream is a function of (seed, step): resuming replays exactly the same batches
