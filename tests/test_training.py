@@ -69,3 +69,28 @@ def test_warm_start_copies_weights_and_keeps_new_parameters(backbone, tmp_path):
     assert torch.equal(new.null_score, torch.zeros(4))
     with pytest.raises(CheckpointError, match="lacks"):
         warm_start(fresh("doc2lora", backbone, rank=4), str(save_checkpoint(tmp_path / "n.safetensors", new)))
+
+
+def test_distractor_chunks_never_mix_two_needles(backbone):
+    from dataclasses import replace
+
+    from lora_memory.training.doc2lora import _chunk_groups
+
+    docs = [DocSample("The special magic number is 1234. The sky is blue.", (QA("q", "1234"),), "needle"),
+            DocSample("The special magic number is 9876. The sky is blue.", (QA("q", "9876"),), "needle"),
+            DocSample("Ada Quill lives in Port Vel.", (QA("Where?", "Port Vel"),), "facts"),
+            DocSample("Bo Rin owns a cat named Zib.", (QA("Pet?", "Zib"),), "facts")]
+    config = Doc2LoRATrainConfig(max_train_chunks=2, min_chunk_tokens=3, distractor_docs=3)
+    any_extra = False
+    for seed in range(30):
+        _, plain = _chunk_groups(backbone, docs, random.Random(seed), replace(config, distractor_docs=0))
+        _, mixed = _chunk_groups(backbone, docs, random.Random(seed), config)
+        owner = {i: d for d, group in enumerate(plain) for i in group}
+        for d, group in enumerate(mixed):
+            assert group[: len(plain[d])] == plain[d]  # a document's own chunks come first
+            others = {owner[i] for i in group[len(plain[d]) :]}
+            assert d not in others and len(others) <= 3
+            if docs[d].kind == "needle":
+                assert all(docs[o].kind != "needle" for o in others)
+            any_extra |= bool(others)
+    assert any_extra

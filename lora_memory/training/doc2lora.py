@@ -64,6 +64,8 @@ class Doc2LoRATrainConfig(ConfigMixin):
         haystack_min: shortest needle haystack, tokens.
         haystack_max: longest needle haystack, tokens.
         max_train_chunks: chunk counts are sampled in 1..this per document.
+        distractor_docs: up to this many other documents' chunks are concatenated into each
+            document's adapter (sampled 0..this), so unrelated chunks learn to stay quiet.
         min_chunk_tokens: never cut chunks shorter than this.
         eval_every: steps between held-out evaluations (0 = never).
         eval_samples: held-out documents per evaluation.
@@ -92,6 +94,7 @@ class Doc2LoRATrainConfig(ConfigMixin):
     haystack_min: int = 64
     haystack_max: int = 256
     max_train_chunks: int = 4
+    distractor_docs: int = 3
     min_chunk_tokens: int = 25
     eval_every: int = 50
     eval_samples: int = 24
@@ -111,7 +114,19 @@ def _chunk_groups(backbone: Backbone, docs: list[DocSample], rng: random.Random,
         start = len(chunks)
         chunks += [ids[i : i + size] for i in range(0, len(ids), size)]
         groups.append(list(range(start, len(chunks))))
-    return chunks, groups
+    return chunks, [own + _distractors(d, docs, groups, rng, config.distractor_docs) for d, own in enumerate(groups)]
+
+
+def _distractors(d: int, docs: list[DocSample], groups: list[list[int]], rng: random.Random, most: int) -> list[int]:
+    """Chunks of up to ``most`` other documents of the batch, appended to document ``d``'s adapter.
+
+    Their adapters are computed for the batch anyway, so this trains what long documents and
+    multi-document memories serve, unrelated chunks concatenated with the relevant one, at no
+    extra backbone cost. Two needle documents never mix: they answer the same question.
+    """
+    pool = [o for o in range(len(docs)) if o != d and not (docs[o].kind == docs[d].kind == "needle")]
+    picked = rng.sample(pool, rng.randint(0, min(most, len(pool))))
+    return [i for o in sorted(picked) for i in groups[o]]
 
 
 def doc2lora_loss(
