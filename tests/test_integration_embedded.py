@@ -86,7 +86,7 @@ def test_shipped_doc2lora_internalizes_unseen_needles(smol):
 
     assert shipped_checkpoint("doc2lora") is not None, "no Doc-to-LoRA checkpoint ships in lora_memory/checkpoints"
     card = json.loads(card_path("doc2lora").read_text())
-    assert card["base_model"] == DEFAULT_MODEL_NAME and card["evaluation"]
+    assert card["base_model"] == DEFAULT_MODEL_NAME and card["training"]["step"]
     net = load_default("doc2lora", smol)
     rng = random.Random(2026)
     docs = [needle_sample(rng, "heldout", n, lambda s: len(smol.tokenize(s))) for n in (120, 200, 300, 400, 500, 600)]
