@@ -121,20 +121,44 @@ class LoraAdapter:
         update gives the same update (to float precision) with fewer bytes and less compute per
         token. Modules already at or below that rank are kept as they are.
         """
-        A, B = dict(self.A), dict(self.B)
-        over = [m for m in self.modules if self.A[m].shape[1] > min(self.A[m].shape[2], self.B[m].shape[1])]
-        if not over:
+        if all(self.A[m].shape[1] <= min(self.A[m].shape[2], self.B[m].shape[1]) for m in self.modules):
             return self
+        return self._refactored(cap=None)
+
+    def chunks_folded(self, chunk_rank: int) -> LoraAdapter:
+        """Concatenated chunk adapters, with each layer's singular values capped at the largest
+        any single chunk reaches.
+
+        Chunk adapters add up: content repeated across many chunks (boilerplate, the same filler
+        sentences) adds up coherently and drowns the one chunk that holds the answer, which is
+        how a 16K-token needle document failed where a 4K one passed. Capping the spectrum at a
+        single chunk's strength keeps every distinct direction and stops repetition from
+        amplifying one. Also `compressed`: the result has rank ``min(rank, d_in, d_out)``.
+        """
+        rank = self.rank()
+        if rank <= chunk_rank or rank % chunk_rank:
+            return self.compressed()
+        caps = {}
+        for m in self.modules:
+            a = self.A[m].float().unflatten(1, (rank // chunk_rank, chunk_rank))  # (layers, chunks, r, d_in)
+            b = self.B[m].float().unflatten(2, (rank // chunk_rank, chunk_rank))  # (layers, d_out, chunks, r)
+            ra = torch.linalg.qr(a.transpose(2, 3)).R  # (layers, chunks, r, r): A^T = Q R
+            rb = torch.linalg.qr(b.permute(0, 2, 1, 3)).R  # (layers, chunks, r, r): B = Q R
+            caps[m] = torch.linalg.svdvals(rb @ ra.transpose(2, 3)).amax(dim=(1, 2)) * abs(self.scale)  # (layers,)
+        return self._refactored(cap=caps)
+
+    def _refactored(self, cap: Mapping[str, Tensor] | None) -> LoraAdapter:
+        """``B @ A`` re-factored by SVD at rank ``min(rank, d_in, d_out)``, singular values capped
+        per layer at ``cap[module]`` when given; scale folded in."""
+        A, B = {}, {}
         for name in self.modules:
             a, b = self.A[name], self.B[name]  # (layers, r, d_in), (layers, d_out, r)
-            cap = min(a.shape[2], b.shape[1])
-            if name not in over:
-                B[name] = b * self.scale  # the result carries scale 1
-                continue
+            k = min(a.shape[1], a.shape[2], b.shape[1])
             u, sv, vh = torch.linalg.svd((b.float() @ a.float()) * self.scale, full_matrices=False)
-            root = sv[:, :cap].sqrt()
-            A[name] = (root.unsqueeze(-1) * vh[:, :cap]).to(a.dtype)
-            B[name] = (u[:, :, :cap] * root.unsqueeze(1)).to(b.dtype)
+            sv = sv[:, :k] if cap is None else torch.minimum(sv[:, :k], cap[name].unsqueeze(-1))
+            root = sv.sqrt()
+            A[name] = (root.unsqueeze(-1) * vh[:, :k]).to(a.dtype)
+            B[name] = (u[:, :, :k] * root.unsqueeze(1)).to(b.dtype)
         return LoraAdapter(A, B, self.layers, 1.0, self.base_model, dict(self.metadata))
 
 

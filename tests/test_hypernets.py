@@ -106,10 +106,27 @@ def test_oversized_document_is_refused(backbone):
 
 def test_compressed_long_document_adapter_gives_the_same_logits(lively, lively_net):
     full = internalize(lively, lively_net, DOC, chunk_tokens=16, compress=False)
-    small = internalize(lively, lively_net, DOC, chunk_tokens=16)
+    small = full.compressed()
     assert full.rank() > small.rank() == min(lively.module_shape("down_proj"))
     assert not torch.allclose(_logits(lively, full), _logits(lively), atol=1e-3)  # the adapter matters
     torch.testing.assert_close(_logits(lively, small), _logits(lively, full), rtol=1e-4, atol=1e-4)
+
+
+def test_folding_caps_repeated_chunks_at_one_chunks_strength(lively, lively_net):
+    chunk = lively.tokenizer.decode(lively.tokenize(DOC)[:16])
+    one = internalize(lively, lively_net, chunk, chunk_tokens=16)
+    many = internalize(lively, lively_net, " ".join([chunk] * 6), chunk_tokens=16, compress=False)
+    folded = internalize(lively, lively_net, " ".join([chunk] * 6), chunk_tokens=16)
+    assert folded.rank() <= min(many.rank(), *lively.module_shape("down_proj"))
+    r = one.rank()
+    for i, layer in enumerate(one.layers):
+        a, b = many.A["down_proj"][i], many.B["down_proj"][i]
+        loudest_chunk = max(torch.linalg.matrix_norm(b[:, c : c + r] @ a[c : c + r], ord=2) for c in range(0, a.shape[0], r))
+        summed = torch.linalg.matrix_norm(many.delta_weight("down_proj", layer), ord=2)
+        capped = torch.linalg.matrix_norm(folded.delta_weight("down_proj", layer), ord=2)
+        assert summed > 2 * loudest_chunk  # repetition made the plain concatenation louder ...
+        assert capped <= loudest_chunk * 1.001  # ... folding keeps it at one chunk's strength
+    assert internalize(lively, lively_net, chunk, chunk_tokens=16).rank() == one.rank()  # one chunk: unchanged
 
 
 def test_chunk_adapters_by_length_groups_equal_one_padded_batch(lively, lively_net):

@@ -170,8 +170,10 @@ def internalize(
     Chunks are encoded ``batch_size`` at a time and each batch's adapters are written straight
     into the document's adapter (what `assemble` computes: chunks in order, then the bias), so
     peak memory is one batch of chunk activations plus the adapter itself, whatever the length.
-    With ``compress``, a concatenated rank beyond the weight's own rank is folded back to it by
-    `LoraAdapter.compressed` (the same update): state and per-token cost stop growing with length.
+    With ``compress`` (the default), several chunks are folded by `LoraAdapter.chunks_folded`:
+    rank at most the weight's own, so state and per-token cost stop growing with length, and no
+    direction louder than one chunk makes it, so repeated content cannot drown the answer.
+    Networks with a bias adapter (Perceiver) only get the exact `LoraAdapter.compressed`.
     """
     ids = document_token_ids(backbone, text, max_tokens)
     chunks = chunk_token_ids(ids, chunk_tokens or hypernet.chunk_tokens)
@@ -185,15 +187,15 @@ def internalize(
             out = hypernet(encode_chunks(backbone, hypernet, batch))
             for m in out.A:
                 a, b = out.A[m], out.B[m]  # (n, layers, r, d_in), (n, layers, d_out, r)
-                n, n_layers, r, d_in = a.shape
+                n, n_layers, chunk_rank, d_in = a.shape
                 d_out = b.shape[2]
                 if m not in A:
-                    total = len(chunks) * r + (bias.A[m].shape[2] if bias is not None else 0)
+                    total = len(chunks) * chunk_rank + (bias.A[m].shape[2] if bias is not None else 0)
                     A[m], B[m], filled[m] = a.new_empty(n_layers, total, d_in), b.new_empty(n_layers, d_out, total), 0
                 at = filled[m]
-                A[m][:, at : at + n * r] = a.transpose(0, 1).reshape(n_layers, n * r, d_in)
-                B[m][:, :, at : at + n * r] = b.permute(1, 2, 0, 3).reshape(n_layers, d_out, n * r)
-                filled[m] = at + n * r
+                A[m][:, at : at + n * chunk_rank] = a.transpose(0, 1).reshape(n_layers, n * chunk_rank, d_in)
+                B[m][:, :, at : at + n * chunk_rank] = b.permute(1, 2, 0, 3).reshape(n_layers, d_out, n * chunk_rank)
+                filled[m] = at + n * chunk_rank
             layers = out.layers
             bar.update(len(batch))
         if bias is not None:
@@ -205,4 +207,6 @@ def internalize(
         base_model=backbone.name,
         metadata={"kind": "doc2lora", "arch": hypernet.arch, "tokens": len(ids), "chunks": len(chunks)},
     )
-    return adapter.compressed() if compress else adapter
+    if not compress:
+        return adapter
+    return adapter.chunks_folded(chunk_rank) if bias is None and len(chunks) > 1 else adapter.compressed()
