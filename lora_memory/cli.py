@@ -115,7 +115,7 @@ def cmd_ship(args: argparse.Namespace) -> None:
     if args.eval:
         results = json.loads(Path(args.eval).read_text())
         evaluation = {k: results[k] for k in ("niah_by_length", "facts", "cd", "summary") if k in results}
-    target = ship(args.checkpoint, evaluation, args.eval_command or "")
+    target = ship(args.checkpoint, evaluation, args.eval_command or "", args.notes or "")
     print(f"shipped {args.checkpoint} as {target} (card: {card_path(read_header(target)['kind'])})")
 
 
@@ -215,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a trained checkpoint, e.g. runs/NAME/best.safetensors")
     p.add_argument("--eval", help="results.json of its `lora-memory eval` run, summarised into the card")
     p.add_argument("--eval-command", help="the command that produced --eval, recorded in the card")
+    p.add_argument("--notes", help="what the checkpoint header cannot say (e.g. the runs a warm start continued)")
     p.set_defaults(func=cmd_ship)
 
     p = sub.add_parser("info", parents=[common], help="backbone, device and checkpoints found")

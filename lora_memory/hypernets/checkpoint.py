@@ -162,13 +162,16 @@ def card_path(kind: str) -> Path:
     return SHIPPED_DIR / f"{kind}.card.json"
 
 
-def ship(source: str | os.PathLike, evaluation: dict[str, Any] | None = None, command: str = "") -> Path:
+def ship(
+    source: str | os.PathLike, evaluation: dict[str, Any] | None = None, command: str = "", notes: str = ""
+) -> Path:
     """Make a trained checkpoint the package's default for its kind, with its card next to it.
 
     The card says how the network was made (data and recipe config, steps, hardware, wall time;
     from the checkpoint's own header) and how it scored (``evaluation``: the summary of an eval
-    run, and the ``command`` that reproduces it). The file must stay under 40 MB, as every shipped
-    version stays in git history.
+    run, and the ``command`` that reproduces it); ``notes`` says what the header cannot, such as
+    the earlier runs a warm-started one continued. The file must stay under 40 MB, as every
+    shipped version stays in git history.
     """
     header = read_header(source)
     size_mb = Path(source).stat().st_size / 2**20
@@ -183,6 +186,7 @@ def ship(source: str | os.PathLike, evaluation: dict[str, Any] | None = None, co
                      "train_seconds": made.get("train_seconds"), "last_metrics": made.get("last_metrics")},
         "evaluation": evaluation or {},
         "evaluation_command": command,
+        "notes": notes,
     }
     SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
     target = SHIPPED_DIR / f"{kind}.safetensors"
