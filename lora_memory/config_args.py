@@ -20,8 +20,10 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type) -> None:
     hints, docs = typing.get_type_hints(cls), _field_docs(cls)
     for f in dataclasses.fields(cls):
         kind = next((a for a in typing.get_args(hints[f.name]) if a is not type(None)), hints[f.name])
+        # bool("False") is True: a bool field is a --flag / --no-flag pair instead of a typed value
+        typed = {"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind}
         parser.add_argument(
-            "--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=f.default,
+            "--" + f.name.replace("_", "-"), dest=f.name, default=f.default, **typed,
             help=f"{docs.get(f.name, '')} (default: {f.default})".replace("%", "%%"),
         )
 

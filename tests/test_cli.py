@@ -41,3 +41,14 @@ def test_errors_exit_2_with_a_message(tiny_model_dir, tmp_path, capsys):
     assert "empty" in capsys.readouterr().err
     assert main(["ask", str(tmp_path / "nowhere"), "q", "--model", str(tiny_model_dir)]) == 2
     assert "adapter_config.json is missing" in capsys.readouterr().err
+
+
+def test_bool_config_fields_are_flag_pairs():
+    from lora_memory.cli import build_parser
+    from lora_memory.config_args import config_from_args
+    from lora_memory.training.doc2lora import Doc2LoRATrainConfig
+
+    parser = build_parser()
+    off = parser.parse_args(["train", "doc2lora", "--no-null-slot", "--rank", "8"])
+    assert config_from_args(Doc2LoRATrainConfig, off).null_slot is False and off.rank == 8
+    assert config_from_args(Doc2LoRATrainConfig, parser.parse_args(["train", "doc2lora"])).null_slot is True
