@@ -157,8 +157,8 @@ class LoraAdapter:
             u, sv, vh = torch.linalg.svd((b.float() @ a.float()) * self.scale, full_matrices=False)
             sv = sv[:, :k] if cap is None else torch.minimum(sv[:, :k], cap[name].unsqueeze(-1))
             root = sv.sqrt()
-            A[name] = (root.unsqueeze(-1) * vh[:, :k]).to(a.dtype)
-            B[name] = (u[:, :, :k] * root.unsqueeze(1)).to(b.dtype)
+            A[name] = (root.unsqueeze(-1) * vh[:, :k]).to(a.dtype).contiguous()
+            B[name] = (u[:, :, :k] * root.unsqueeze(1)).to(b.dtype).contiguous()
         return LoraAdapter(A, B, self.layers, 1.0, self.base_model, dict(self.metadata))
 
 

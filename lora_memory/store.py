@@ -82,7 +82,7 @@ def _encode(adapter: LoraAdapter, precision: str) -> dict[str, Tensor]:
     """Tensors as stored: fp32, fp16, or int8 with an fp16 scale per rank row of A / column of B."""
     tensors: dict[str, Tensor] = {}
     for m in adapter.modules:
-        a, b = adapter.A[m].detach().float().cpu(), adapter.B[m].detach().float().cpu()
+        a, b = adapter.A[m].detach().float().cpu().contiguous(), adapter.B[m].detach().float().cpu()
         if precision == "int8":
             qa, qb = quantize_rows(a), quantize_rows(b.transpose(-1, -2).contiguous())
             tensors |= {f"A.{m}": qa.q, f"A.{m}.scale": qa.scale, f"B.{m}": qb.q, f"B.{m}.scale": qb.scale}
