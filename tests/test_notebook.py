@@ -17,7 +17,7 @@ import pytest
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "parametric_vs_rag.ipynb"
 METHODS = ("rag", "parametric", "no_context")
-CELL_TIMEOUT_S = 300
+CELL_TIMEOUT_S = 900  # a shared 2-core machine can be several times slower than an idle one
 
 
 def _runs_this_python(argv: list[str]) -> bool:
