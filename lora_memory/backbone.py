@@ -195,8 +195,13 @@ class Backbone:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def chat_prompt(self, user: str, system: str | None = None) -> list[int]:
-        """Token ids of a one-turn chat prompt ending where the assistant's answer starts."""
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
+        """Token ids of a one-turn chat prompt ending where the assistant's answer starts.
+
+        ``system=None`` keeps the chat template's default system turn (SmolLM2 adds ~30 tokens);
+        ``""`` writes an empty system turn instead, the leanest prompt the template allows.
+        """
+        messages = [{"role": "system", "content": system}] if system is not None else []
+        messages.append({"role": "user", "content": user})
         if self.tokenizer.chat_template:
             ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
             return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)

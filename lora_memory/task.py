@@ -72,7 +72,7 @@ class TaskAdapter:
             return self._adapter
 
     def _prompt(self, input: str) -> list[int]:
-        return self.backbone.chat_prompt(require_text(input, "input", QuestionError))
+        return self._models.hypernet.prompt(self.backbone, require_text(input, "input", QuestionError))
 
     def invoke(self, input: str) -> str:
         """Run the task on one input (the prompt is the input alone)."""

@@ -6,6 +6,7 @@ import torch
 from lora_memory import AdapterBatch, DocumentError, describe_task, internalize
 from lora_memory.hypernets import encode_chunks, fresh
 from lora_memory.hypernets.doc2lora import assemble
+from lora_memory.hypernets.base import upper_half
 
 DOC = "Ada Quill lives in Port Verin and works as a glassblower; her cat is called Miso. " * 12
 D2L_ARCHS = ["fast_weight", "perceiver"]
@@ -36,7 +37,7 @@ def test_trained_looking_doc2lora_changes_logits(backbone, arch):
 def test_fresh_text2lora_adapter_leaves_logits_unchanged(backbone):
     net = fresh("text2lora", backbone, encoder="backbone")
     adapter = describe_task(backbone, net, "Answer with the sentiment of the review: positive or negative.")
-    assert adapter.modules == ("q_proj", "v_proj") and adapter.layers == tuple(range(backbone.num_layers))
+    assert adapter.modules == ("q_proj", "v_proj") and adapter.layers == upper_half(backbone.num_layers)
     assert torch.count_nonzero(adapter.A["q_proj"]) > 0  # A is the random LoRA init, B is zero
     assert torch.equal(_logits(backbone, adapter), _logits(backbone))
     with torch.no_grad():

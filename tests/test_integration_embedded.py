@@ -58,7 +58,7 @@ def test_default_doc2lora_internalizes_with_chunks(smol, example):
 def test_default_text2lora_with_minilm(smol):
     net = load_default("text2lora", smol)
     adapter = describe_task(smol, net, "Classify the sentiment of the review as positive or negative.")
-    assert adapter.modules == ("q_proj", "v_proj") and len(adapter.layers) == 30
+    assert adapter.modules == ("q_proj", "v_proj") and adapter.layers == tuple(range(15, 30))  # the upper half
     if net.card.get("untrained"):
         assert torch.equal(_logits(smol, "Great film!", adapter), _logits(smol, "Great film!"))
 

@@ -22,7 +22,8 @@ def task(lively):
 
 
 def test_the_prompt_is_the_input_and_the_task_is_in_the_adapter(task, lively):
-    prompts = [lively.chat_prompt(x) for x in INPUTS]
+    # the input alone, under the empty system turn the network was trained with
+    prompts = [lively.chat_prompt(x, system="") for x in INPUTS]
     expected = generate(lively, prompts, [task.adapter] * 3, max_new_tokens=6)
     assert [task(x) for x in INPUTS] == expected
     assert expected != generate(lively, prompts, max_new_tokens=6)  # the adapter matters
@@ -67,3 +68,11 @@ def test_backbones_are_shared_and_loaded_on_first_use(tiny_model_dir):
     first = TaskAdapter(DESCRIPTION, model=str(tiny_model_dir), device="cpu")
     second = TaskAdapter("Reply with one word.", model=str(tiny_model_dir), device="cpu")
     assert first.backbone is second.backbone
+
+
+def test_the_prompt_follows_the_networks_system_turn(lively):
+    net = fresh("text2lora", lively, encoder="backbone", system_prompt="Be brief.")
+    prompt = TaskAdapter(DESCRIPTION, backbone=lively, text2lora=net)._prompt("Terrible service.")
+    assert lively.tokenizer.decode(prompt).startswith("<|im_start|>system\nBe brief.<|im_end|>")
+    lean, default = lively.chat_prompt("x", system=""), lively.chat_prompt("x")
+    assert lively.tokenizer.decode(lean).startswith("<|im_start|>system\n<|im_end|>") and lean[-len(default):] == default

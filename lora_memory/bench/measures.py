@@ -24,7 +24,7 @@ from lora_memory.backbone import Backbone
 from lora_memory import quantize
 from lora_memory.context_distill import context_distill, teacher_fits
 from lora_memory.bench.documents import RagIndex, in_context_prompt
-from lora_memory.bench.tasks import adapter_prompt, few_shot_prompt, load_task
+from lora_memory.bench.tasks import few_shot_prompt, load_task
 from lora_memory.bench.workspace import Workspace
 from lora_memory.generation import generate
 from lora_memory.hypernets.doc2lora import internalize
@@ -283,12 +283,12 @@ def measure_t2l(ws: Workspace) -> dict[str, Any]:
     adapter = describe_task(bb, net, task.description)
     cold = time.perf_counter() - start  # includes loading the description encoder on first use
     adapt, adapter = ws.timed(lambda: describe_task(bb, net, task.description))
-    t2l_prompts = [adapter_prompt(bb, x) for x in task.inputs]
-    fs_prompts = [few_shot_prompt(bb, task, x) for x in task.inputs]
+    t2l_prompts = [net.prompt(bb, x) for x in task.inputs]
+    fs_prompts = [few_shot_prompt(bb, net, task, x) for x in task.inputs]
     t2l_run, _ = ws.timed(lambda: [decode_fixed(bb, [p], [adapter], new) for p in t2l_prompts])
     fs_run, _ = ws.timed(lambda: [decode_fixed(bb, [p], None, new) for p in fs_prompts])
     desc_tokens = len(bb.tokenize(task.description))
-    overhead = len(bb.chat_prompt(""))  # the chat template's fixed tokens (system prompt, role markers)
+    overhead = len(net.prompt(bb, ""))  # the chat template's fixed tokens (system turn, role markers)
     t2l_tokens = sum(map(len, t2l_prompts)) / N
     fs_tokens = sum(map(len, fs_prompts)) / N
     t2l_query, fs_query = t2l_run.median_s / N, fs_run.median_s / N

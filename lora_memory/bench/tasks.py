@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 from lora_memory.backbone import Backbone
+from lora_memory.hypernets.text2lora import TextToLoRA
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,8 @@ def load_task(path: str | os.PathLike | None) -> Task:
     )
 
 
-def few_shot_prompt(backbone: Backbone, task: Task, x: str) -> list[int]:
-    """The in-context baseline: instruction, the demonstrations, then the input, in one user turn."""
+def few_shot_prompt(backbone: Backbone, net: TextToLoRA, task: Task, x: str) -> list[int]:
+    """The in-context baseline: instruction, the demonstrations, then the input, in one user turn,
+    under the same system turn as ``net``'s adapter prompts so only the task's tokens differ."""
     demos = "\n\n".join(f"Input: {i}\nOutput: {o}" for i, o in task.shots)
-    return backbone.chat_prompt(f"{task.description}\n\n{demos}\n\nInput: {x}\nOutput:")
-
-
-def adapter_prompt(backbone: Backbone, x: str) -> list[int]:
-    """The Text-to-LoRA prompt: the input alone (the task lives in the adapter)."""
-    return backbone.chat_prompt(x)
+    return net.prompt(backbone, f"{task.description}\n\n{demos}\n\nInput: {x}\nOutput:")

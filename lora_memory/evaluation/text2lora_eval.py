@@ -51,12 +51,16 @@ def _shots(task: Task) -> str:
 
 
 def evaluate_method(
-    backbone: Backbone, tasks: Sequence[Task], method: str, net: TextToLoRA | None = None, *, examples: int = 16,
+    backbone: Backbone, tasks: Sequence[Task], method: str, net: TextToLoRA, *, examples: int = 16,
     max_input_tokens: int = 384, max_new_tokens: int = 16, seed: int = 0,
 ) -> dict:
-    """Accuracy of one method on held-out tasks (each held-out description counts separately)."""
+    """Accuracy of one method on held-out tasks (each held-out description counts separately).
+
+    Every method builds its prompts like ``net`` (same system turn), so methods differ only in
+    the adapter and the prompt prefix.
+    """
     rng = random.Random(seed)
-    encoder = make_encoder(net.config.encoder, backbone) if net is not None and method in ("text2lora", "garbage") else None
+    encoder = make_encoder(net.config.encoder, backbone) if method in ("text2lora", "garbage") else None
     per_task, prompt_tokens, adapt_tokens, queries = {}, 0, 0, 0
     for task in tasks:
         variants = task.descriptions_eval if method in ("description", "text2lora") else ("",)
@@ -74,7 +78,7 @@ def evaluate_method(
                 adapter = _adapter(backbone, net, constant_embedding(net, 1))
             prefix = {"description": f"{description}\n\n", "three_shot": _shots(task)}.get(method, "")
             items = task.eval[:examples]
-            prompts = [prompt_ids(backbone, prefix + e.input, max_input_tokens + len(backbone.tokenize(prefix)))
+            prompts = [prompt_ids(backbone, net, prefix + e.input, max_input_tokens + len(backbone.tokenize(prefix)))
                        for e in items]
             replies = generate(backbone, prompts, [adapter] * len(items), max_new_tokens=max_new_tokens)
             hits += sum(correct(r, task, e) for r, e in zip(replies, items))

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from lora_memory.adapter import AdapterBatch, LoraAdapter
 from lora_memory.backbone import Backbone, BaseModelIdentity
 from lora_memory.errors import DocumentError
-from lora_memory.hypernets.base import ConfigMixin, Hypernetwork
+from lora_memory.hypernets.base import ConfigMixin, Hypernetwork, upper_half
 from lora_memory.hypernets.encoders import MINILM, encoder_dim, make_encoder
 from lora_memory.hypernets.layers import ResidualMLP, kaiming_lora_a
 
@@ -29,13 +29,16 @@ class TextToLoRAConfig(ConfigMixin):
     """Sizes of the Text-to-LoRA network.
 
     Attributes:
-        layers: adapted decoder blocks (empty = all of them).
+        layers: adapted decoder blocks (empty = the upper half, so training's backward stops halfway).
         modules: adapted modules in every block.
         rank: LoRA rank.
         alpha: rsLoRA alpha; the update is scaled by ``alpha / sqrt(rank)``.
         width: hidden width of the MLP stack (512 upstream; 256 keeps a small checkpoint).
         encoder: description encoder, ``minilm`` or ``backbone`` (last-token state).
         dropout: dropout in the MLP stack (0.05 upstream).
+        system_prompt: the system turn the adapters were trained under, so inference builds the
+            same prompt ("" = an empty system turn, the leanest prompt; None = the chat
+            template's default, ~30 tokens on SmolLM2).
     """
 
     layers: tuple[int, ...] = ()
@@ -45,6 +48,7 @@ class TextToLoRAConfig(ConfigMixin):
     width: int = 256
     encoder: str = MINILM
     dropout: float = 0.05
+    system_prompt: str | None = ""
 
 
 class TextToLoRA(Hypernetwork):
@@ -54,7 +58,7 @@ class TextToLoRA(Hypernetwork):
 
     def __init__(self, config: TextToLoRAConfig, identity: BaseModelIdentity):
         if not config.layers:
-            config = TextToLoRAConfig(**{**config.to_dict(), "layers": tuple(range(identity.num_layers))})
+            config = TextToLoRAConfig(**{**config.to_dict(), "layers": upper_half(identity.num_layers)})
         super().__init__(config, identity)
         w, r = config.width, config.rank
         self.scale = config.alpha / math.sqrt(r)
@@ -78,6 +82,10 @@ class TextToLoRA(Hypernetwork):
     @property
     def layers(self) -> tuple[int, ...]:
         return tuple(self.config.layers)
+
+    def prompt(self, backbone: Backbone, text: str) -> list[int]:
+        """The chat prompt of an input alone, under the system turn this network was trained with."""
+        return backbone.chat_prompt(text, system=self.config.system_prompt)
 
     def forward(self, embeddings: Tensor) -> AdapterBatch:
         """Description embeddings ``(b, embed_dim)`` -> one adapter per description."""

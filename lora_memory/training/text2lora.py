@@ -98,12 +98,12 @@ class DescriptionBank:
         return torch.stack([self.rows[t] for t in texts])
 
 
-def prompt_ids(backbone: Backbone, text: str, max_tokens: int) -> list[int]:
-    """A chat prompt of the input alone (the task lives in the adapter), its head cut if too long."""
+def prompt_ids(backbone: Backbone, net: TextToLoRA, text: str, max_tokens: int) -> list[int]:
+    """``net``'s chat prompt of the input alone (the task lives in the adapter), its head cut if too long."""
     ids = backbone.tokenize(text)
     if len(ids) > max_tokens:
         text = backbone.tokenizer.decode(ids[-max_tokens:])
-    return backbone.chat_prompt(text)
+    return net.prompt(backbone, text)
 
 
 def text2lora_loss(
@@ -112,9 +112,10 @@ def text2lora_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Completion-only CE (label-smoothed) of the student with the generated adapters, plus L2."""
     adapters = net(embeddings)
+    core = net.module if hasattr(net, "module") else net
     eos = backbone.tokenizer.eos_token_id
     answers = [backbone.tokenize(t) + [eos] for t in targets]
-    prompts = [prompt_ids(backbone, x, config.max_input_tokens) for x in inputs]
+    prompts = [prompt_ids(backbone, core, x, config.max_input_tokens) for x in inputs]
     ids, mask, positions = answer_batch(backbone, prompts, answers)
     logits = backbone.logits(gather_positions(backbone.final_hidden(ids, mask, adapters), positions)).float()
     gold = torch.tensor([t for a in answers for t in a], device=logits.device)
