@@ -53,7 +53,7 @@ def main() -> None:
             adapters = {"folded": concat.chunks_folded(concat.rank() // concat.metadata["chunks"]), "concat": concat,
                         "window8": internalize(backbone, net, "".join(chunks[lo:lo + 8]), compress=False),
                         "needle_chunk": internalize(backbone, net, chunks[at])}
-            row = {"length": n, "depth": depth, "chunks": len(chunks), "needle_chunk": at, "gold": qa.answer}
+            row = {"length": n, "depth": depth, "chunks": len(chunks), "needle_at": at, "gold": qa.answer}
             for name, adapter in adapters.items():
                 reply = answer(backbone, qa.question, adapter, max_new_tokens=12)
                 row[name] = {"reply": reply, "correct": exact_match(reply, qa.answer)}

@@ -74,3 +74,14 @@ def test_compressed_keeps_the_update_at_the_smallest_exact_rank(backbone):
             torch.testing.assert_close(small.delta_weight(m, layer), wide.delta_weight(m, layer), rtol=1e-4, atol=1e-5)
     narrow = random_adapter(backbone, rank=4)
     assert narrow.compressed() is narrow
+
+
+def test_strongest_chunks_keeps_the_loudest_chunks_in_document_order(backbone):
+    chunks = [random_adapter(backbone, rank=2, seed=s, magnitude=m) for s, m in enumerate((0.5, 0.1, 2.0, 0.1, 0.1))]
+    doc = concat_adapters(chunks)
+    kept = doc.strongest_chunks(chunk_rank=2, keep=2)
+    assert kept.metadata["chunks_kept"] == [0, 2] and kept.rank() == 4
+    expected = concat_adapters([chunks[0], chunks[2]])
+    for layer in doc.layers:
+        torch.testing.assert_close(kept.delta_weight("down_proj", layer), expected.delta_weight("down_proj", layer))
+    assert doc.strongest_chunks(chunk_rank=2, keep=5) is doc  # no more chunks than asked for: unchanged

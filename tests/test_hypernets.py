@@ -153,3 +153,15 @@ def test_null_slot_lets_a_query_take_less_than_all_of_a_chunk(backbone):
         net.b_scale.fill_(1.0)
     quiet = net(feats)
     assert quiet.B["down_proj"].abs().max() < 1e-6  # all mass on "nothing here": the chunk adds nothing
+
+
+def test_internalize_keeps_only_the_strongest_chunks_past_max_chunks(lively, lively_net):
+    full = internalize(lively, lively_net, DOC, chunk_tokens=16, compress=False)
+    chunks = full.metadata["chunks"]
+    assert chunks > 2
+    capped = internalize(lively, lively_net, DOC, chunk_tokens=16, max_chunks=2)
+    expected = full.strongest_chunks(full.rank() // chunks, 2).chunks_folded(full.rank() // chunks)
+    assert len(capped.metadata["chunks_kept"]) == 2
+    for layer in full.layers:
+        torch.testing.assert_close(capped.delta_weight("down_proj", layer), expected.delta_weight("down_proj", layer))
+    assert "chunks_kept" not in internalize(lively, lively_net, DOC, chunk_tokens=16, max_chunks=chunks).metadata

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation import plots
@@ -62,7 +64,7 @@ def evaluate_method(
     rng = random.Random(seed)
     encoder = make_encoder(net.config.encoder, backbone) if method in ("text2lora", "garbage") else None
     per_task, prompt_tokens, adapt_tokens, queries = {}, 0, 0, 0
-    for task in tasks:
+    for task in tqdm(tasks, desc=f"eval {method}", unit="task", leave=False):
         variants = task.descriptions_eval if method in ("description", "text2lora") else ("",)
         hits = 0
         for description in variants:

@@ -21,6 +21,10 @@ from lora_memory.chunking import chunk_token_ids
 from lora_memory.errors import DocumentError
 from lora_memory.hypernets.base import Hypernetwork
 
+# Chunk adapters summed into one document adapter, at most: the shipped network answers 8K-token
+# needle documents (17 chunks of 512) but not 32K ones (65), whose needle chunk alone answers.
+MAX_CHUNKS = 16
+
 
 @dataclass
 class ChunkFeatures:
@@ -164,6 +168,7 @@ def internalize(
     max_tokens: int | None = None,
     progress: bool = False,
     compress: bool = True,
+    max_chunks: int = MAX_CHUNKS,
 ) -> LoraAdapter:
     """Turn a document into one LoRA adapter with a single forward pass per chunk.
 
@@ -209,4 +214,6 @@ def internalize(
     )
     if not compress:
         return adapter
-    return adapter.chunks_folded(chunk_rank) if bias is None and len(chunks) > 1 else adapter.compressed()
+    if bias is not None or len(chunks) == 1:
+        return adapter.compressed()
+    return adapter.strongest_chunks(chunk_rank, max_chunks).chunks_folded(chunk_rank)
