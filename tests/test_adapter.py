@@ -85,3 +85,12 @@ def test_strongest_chunks_keeps_the_loudest_chunks_in_document_order(backbone):
     for layer in doc.layers:
         torch.testing.assert_close(kept.delta_weight("down_proj", layer), expected.delta_weight("down_proj", layer))
     assert doc.strongest_chunks(chunk_rank=2, keep=5) is doc  # no more chunks than asked for: unchanged
+
+
+def test_refactoring_below_full_rank_is_exact(backbone):
+    low = random_adapter(backbone, modules=("down_proj", "q_proj"), rank=6, scale=0.5, magnitude=0.1)
+    refactored = low._refactored(cap=None)  # the QR-core path: rank 6 < min(d_in, d_out)
+    assert refactored.rank("down_proj") == 6 and refactored.scale == 1.0
+    for m in low.modules:
+        for layer in low.layers:
+            torch.testing.assert_close(refactored.delta_weight(m, layer), low.delta_weight(m, layer), rtol=1e-4, atol=1e-5)
