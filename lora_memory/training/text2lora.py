@@ -107,15 +107,13 @@ def prompt_ids(backbone: Backbone, net: TextToLoRA, text: str, max_tokens: int) 
 
 
 def text2lora_loss(
-    backbone: Backbone, net: torch.nn.Module, embeddings: torch.Tensor, inputs: Sequence[str], targets: Sequence[str],
-    config: Text2LoRATrainConfig,
+    backbone: Backbone, net: torch.nn.Module, embeddings: torch.Tensor, prompts: Sequence[list[int]],
+    targets: Sequence[str], config: Text2LoRATrainConfig,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Completion-only CE (label-smoothed) of the student with the generated adapters, plus L2."""
     adapters = net(embeddings)
-    core = net.module if hasattr(net, "module") else net
     eos = backbone.tokenizer.eos_token_id
     answers = [backbone.tokenize(t) + [eos] for t in targets]
-    prompts = [prompt_ids(backbone, core, x, config.max_input_tokens) for x in inputs]
     ids, mask, positions = answer_batch(backbone, prompts, answers)
     logits = backbone.logits(gather_positions(backbone.final_hidden(ids, mask, adapters), positions)).float()
     gold = torch.tensor([t for a in answers for t in a], device=logits.device)
@@ -155,7 +153,8 @@ def train(config: Text2LoRATrainConfig, backbone: Backbone | None = None) -> Pat
         draws = sample_batch(train_tasks, random.Random(config.seed * 1_000_003 + step), config.batch_size)
         core = net.module if hasattr(net, "module") else net
         emb = bank([d for _, d, _, _ in draws]) if bank else constant_embedding(core, len(draws))
-        return text2lora_loss(backbone, net, emb, [x for _, _, x, _ in draws], [y for *_, y in draws], config)
+        prompts = [prompt_ids(backbone, core, x, config.max_input_tokens) for _, _, x, _ in draws]
+        return text2lora_loss(backbone, net, emb, prompts, [y for *_, y in draws], config)
 
     def evaluate(net: TextToLoRA) -> dict[str, float]:
         method = "text2lora" if config.mode == "task" else "multitask"
