@@ -6,6 +6,7 @@ this object, so what training measures is what inference runs.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterable, Sequence
@@ -17,6 +18,7 @@ from torch import Tensor, nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from lora_memory import embedded, injection
+from lora_memory.chunking import sentence_break_ids
 from lora_memory.adapter import AdapterBatch
 from lora_memory.errors import BackboneError, BaseModelMismatchError
 
@@ -193,6 +195,11 @@ class Backbone:
     def tokenize(self, text: str) -> list[int]:
         """Token ids of plain text, without special tokens."""
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    @functools.cached_property
+    def sentence_breaks(self) -> frozenset[int]:
+        """Ids of tokens that end a sentence or a line: where documents are preferably cut into chunks."""
+        return sentence_break_ids(self.tokenizer)
 
     def chat_prompt(self, user: str, system: str | None = None) -> list[int]:
         """Token ids of a one-turn chat prompt ending where the assistant's answer starts.

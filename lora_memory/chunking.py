@@ -7,25 +7,38 @@ Each chunk is encoded on its own and the chunk adapters are concatenated along r
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
+
+SENTENCE_ENDS = (".", "!", "?", "\n")
 
 
-def chunk_token_ids(ids: Sequence[int], max_tokens: int) -> list[list[int]]:
-    """Split ``ids`` into the fewest contiguous chunks of at most ``max_tokens`` tokens.
+def chunk_token_ids(ids: Sequence[int], max_tokens: int, breaks: Container[int] = ()) -> list[list[int]]:
+    """Split ``ids`` into contiguous chunks of at most ``max_tokens`` tokens, cut between sentences.
 
-    Chunks are balanced (sizes differ by at most one) so the last chunk is never a stub of a few
-    tokens that would yield a near-empty adapter. Joining the chunks gives ``ids`` back exactly:
-    cuts fall between tokens, never inside one.
+    Each cut aims at a balanced share of what is left, so the last chunk is never a stub of a
+    few tokens that would yield a near-empty adapter. Where ``breaks`` (token ids that end a
+    sentence, see `sentence_break_ids`) holds a token in the second half of the chunk, the cut
+    moves back to just after the last one: a fact cut in two is stored by neither chunk's
+    adapter. Without ``breaks``, chunks are the fewest possible and differ in size by at most
+    one. Joining the chunks gives ``ids`` back exactly: cuts fall between tokens, never inside one.
     """
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
-    if not ids:
-        return []
-    n = math.ceil(len(ids) / max_tokens)
-    base, extra = divmod(len(ids), n)
     chunks, start = [], 0
-    for i in range(n):
-        end = start + base + (1 if i < extra else 0)
+    while len(ids) - start > max_tokens:
+        left = len(ids) - start
+        end = start + math.ceil(left / math.ceil(left / max_tokens))
+        floor = start + (end - start + 1) // 2
+        end = next((i + 1 for i in range(end - 1, floor - 1, -1) if ids[i] in breaks), end)
         chunks.append(list(ids[start:end]))
         start = end
+    if start < len(ids):
+        chunks.append(list(ids[start:]))
     return chunks
+
+
+def sentence_break_ids(tokenizer) -> frozenset[int]:
+    """Ids of the vocabulary's tokens that end a sentence or a line (their text, right-stripped
+    of spaces, ends in one of `SENTENCE_ENDS`, or holds a newline)."""
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return frozenset(i for i, t in enumerate(texts) if "\n" in t or t.rstrip(" ").endswith(SENTENCE_ENDS))

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from lora_memory import AdapterBatch, DocumentError, describe_task, internalize
+from lora_memory.chunking import chunk_token_ids
 from lora_memory.hypernets import encode_chunks, fresh
 from lora_memory.hypernets.doc2lora import assemble
 from lora_memory.hypernets.base import upper_half
@@ -64,15 +65,28 @@ def test_chunked_internalize_equals_assembling_chunk_adapters(backbone):
     net = fresh("doc2lora", backbone, arch="perceiver", chunk_tokens=50)
     with torch.no_grad():
         net.b_scaler.fill_(1.0)
-    whole = internalize(backbone, net, DOC, batch_size=4, compress=False)
+    whole = internalize(backbone, net, DOC, chunk_tokens=50, batch_size=4, compress=False)
     ids = backbone.tokenize(DOC)
-    from lora_memory.chunking import chunk_token_ids
-
-    singles = [net(encode_chunks(backbone, net, [c])) for c in chunk_token_ids(ids, 50)]
+    singles = [net(encode_chunks(backbone, net, [c])) for c in chunk_token_ids(ids, 50, backbone.sentence_breaks)]
     merged = AdapterBatch({m: torch.cat([s.A[m] for s in singles]) for m in singles[0].A},
                           {m: torch.cat([s.B[m] for s in singles]) for m in singles[0].B}, singles[0].layers)
     one = assemble(merged, [list(range(len(singles)))], net.bias_adapter())
     torch.testing.assert_close(whole.B["down_proj"], one.B["down_proj"][0].detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_default_chunks_spread_the_rank_budget_over_the_document():
+    from lora_memory.hypernets.doc2lora import MAX_CHUNKS, MIN_CHUNK_TOKENS, spread_chunk_tokens
+
+    assert spread_chunk_tokens(90, 512) == MIN_CHUNK_TOKENS  # short: cut fine, never below the floor
+    assert spread_chunk_tokens(MAX_CHUNKS * 200, 512) == 200  # mid-length: MAX_CHUNKS chunks cover it all
+    assert spread_chunk_tokens(MAX_CHUNKS * 2000, 512) == 512  # long: the longest chunk, then selection
+
+
+def test_internalize_cuts_a_short_document_into_several_chunks(backbone):
+    net = fresh("doc2lora", backbone, chunk_tokens=512)
+    n = len(backbone.tokenize(DOC))
+    adapter = internalize(backbone, net, DOC, compress=False)
+    assert adapter.metadata["chunks"] == len(chunk_token_ids(backbone.tokenize(DOC), 64, backbone.sentence_breaks)) > 1, n
 
 
 def test_next_token_features(backbone):

@@ -43,7 +43,7 @@ def _peak(probe, backbone, net, text, batch_size):
     # unfolded: this measures the streaming of chunks; folding (a fixed-size SVD at the end) is tested apart
     internalize(backbone, net, text[:200], batch_size=batch_size, compress=False)  # warm-up
     adapter, peak = probe.peak_tensor_bytes(
-        lambda: internalize(backbone, net, text, batch_size=batch_size, compress=False)
+        lambda: internalize(backbone, net, text, chunk_tokens=CHUNK_TOKENS, batch_size=batch_size, compress=False)
     )
     return adapter, peak
 
@@ -52,7 +52,8 @@ def test_peak_memory_is_bounded_when_chunks_stream(probe, backbone, net):
     short_text, long_text = probe.make_document(backbone, SHORT), probe.make_document(backbone, LONG)
     short, short_peak = _peak(probe, backbone, net, short_text, 4)
     long, long_peak = _peak(probe, backbone, net, long_text, 4)
-    assert long.metadata["chunks"] == 8 * short.metadata["chunks"] == 128
+    # cuts between sentences add a few chunks over the fewest possible (16 and 128)
+    assert long.metadata["chunks"] >= 7 * short.metadata["chunks"] >= 7 * 16
     print(
         f"\nstream memory (tiny model, batch 4): {short.metadata['tokens']} tokens peak {short_peak / 2**20:.2f} MB, "
         f"{long.metadata['tokens']} tokens peak {long_peak / 2**20:.2f} MB (x{long_peak / short_peak:.2f}); "

@@ -74,14 +74,14 @@ class RagIndex:
 
     Args:
         router: the embedding router (all-MiniLM-L6-v2 by default, see `lora_memory.router`).
-        chunk_tokens: tokens per chunk (balanced chunking, as for Doc-to-LoRA).
+        chunk_tokens: tokens per chunk (cut between sentences, as for Doc-to-LoRA).
     """
 
     def __init__(self, backbone: Backbone, router: Router, doc: BenchDocument, chunk_tokens: int):
         self.backbone = backbone
         self.router = router
         ids = backbone.tokenize(doc.text)
-        self.chunks = [backbone.tokenizer.decode(c) for c in chunk_token_ids(ids, chunk_tokens)]
+        self.chunks = [backbone.tokenizer.decode(c) for c in chunk_token_ids(ids, chunk_tokens, backbone.sentence_breaks)]
         self.matrix: torch.Tensor = router.embed(self.chunks)
 
     def prompt(self, question: str, k: int, limit: int) -> tuple[list[int], int]:

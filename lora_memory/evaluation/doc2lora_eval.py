@@ -48,6 +48,8 @@ class Doc2LoRAEvalConfig(ConfigMixin):
         methods: comma-separated subset of doc2lora,doc2lora_int8,in_context,no_context,cd (cd: fact
             QA only).
         cd_steps: Adam steps of the fixed-budget context-distillation baseline.
+        max_new_tokens: answer length cap for every method; the in-context model restates the
+            question before the answer, and 16 tokens cut it off mid-answer.
         seed: seeds the held-out samples.
         device: cpu / cuda (default: CUDA when available).
     """
@@ -60,6 +62,7 @@ class Doc2LoRAEvalConfig(ConfigMixin):
     facts: int = 48
     methods: str = ",".join((*METHODS, "doc2lora_int8", "cd"))
     cd_steps: int = 50
+    max_new_tokens: int = 32
     seed: int = 1234
     device: str | None = None
 
@@ -117,11 +120,13 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
         start = time.perf_counter()
         for n, depth, sample in tqdm(grid, desc=f"NIAH {method}", unit="doc"):
             doc = _fit_in_window(backbone, sample) if method == "in_context" else sample
-            record = answer_samples(backbone, [doc], method, hypernet, adapter_for=makers.get(method))[0]
+            record = answer_samples(backbone, [doc], method, hypernet, adapter_for=makers.get(method),
+                                    max_new_tokens=config.max_new_tokens)[0]
             results.niah.append({"method": method, "length": n, "depth": depth, **record})
         if facts:
             fact_docs = [_fit_in_window(backbone, s) for s in facts] if method == "in_context" else facts
-            summary = summarize(answer_samples(backbone, fact_docs, method, hypernet, adapter_for=makers.get(method)))
+            summary = summarize(answer_samples(backbone, fact_docs, method, hypernet, adapter_for=makers.get(method),
+                                               max_new_tokens=config.max_new_tokens))
             results.facts[method] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
         results.seconds[method] = round(time.perf_counter() - start, 1)
     if "cd" in methods and facts:
@@ -160,7 +165,8 @@ def _context_distillation(
             seconds.append(time.perf_counter() - start)
             return adapter
 
-        summary = summarize(answer_samples(backbone, facts, name, hypernet, adapter_for=distil))
+        summary = summarize(answer_samples(backbone, facts, name, hypernet, adapter_for=distil,
+                                               max_new_tokens=config.max_new_tokens))
         results.facts[name] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
         results.seconds[name] = round(sum(seconds), 1)
         results.cd[name] = {"steps": steps, "seconds_per_document": sum(seconds) / len(seconds)}
