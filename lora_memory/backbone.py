@@ -146,11 +146,13 @@ class Backbone:
             path = str(name_or_path)
         try:
             tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dt)
+            # safetensors only: a pytorch_model.bin would be unpickled
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dt, use_safetensors=True)
         except OSError as exc:
             raise BackboneError(
                 f"could not load base model {path!r}: {exc}. Give a local directory with config.json "
-                "and weights, a hub id already in the local cache, or None for the embedded default."
+                "and safetensors weights (pickled .bin weights are never loaded: convert them), a hub "
+                "id already in the local cache, or None for the embedded default."
             ) from exc
         return cls(model.to(dev), tokenizer, name=name or str(name_or_path))
 

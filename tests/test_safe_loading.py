@@ -41,7 +41,7 @@ from tests.conftest import lively_backbone, lively_doc2lora
 from tests.test_memory import DOCS, NAMES, HashEncoder, question
 
 ROOT = Path(__file__).resolve().parent.parent
-SCANNED = ("lora_memory", "integrations")
+SCANNED = ("lora_memory", "integrations", "examples", "scripts")
 
 # Fully qualified callables that unpickle (or run arbitrary code from a file) whatever the arguments.
 PICKLE_MODULES = ("pickle", "_pickle", "cPickle", "dill", "cloudpickle", "joblib", "shelve", "marshal")
@@ -57,6 +57,9 @@ BANNED = {
     "joblib.load",
 }
 NUMPY_LOAD = {"numpy.load", "numpy.lib.npyio.load"}
+# `from_pretrained` on anything but a tokenizer or config falls back to unpickling pytorch_model.bin
+# unless told `use_safetensors=True` (or reading a GGUF file, which holds no pickle).
+NO_WEIGHTS = ("Tokenizer", "Config", "Processor")
 
 
 @dataclass(frozen=True)
@@ -138,9 +141,17 @@ class _Scanner(ast.NodeVisitor):
         for kw in node.keywords:
             if kw.arg == "weights_only" and not (isinstance(kw.value, ast.Constant) and kw.value.value is True):
                 self._flag(node, f"weights_only={ast.unparse(kw.value)}")
+            if kw.arg == "use_safetensors":
+                continue
             if name in NUMPY_LOAD and kw.arg == "allow_pickle":
                 if not (isinstance(kw.value, ast.Constant) and kw.value.value is False):
                     self._flag(node, f"{name}(..., allow_pickle={ast.unparse(kw.value)})")
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "from_pretrained":
+            owner = ast.unparse(node.func.value)
+            safe = any(kw.arg == "gguf_file" or (kw.arg == "use_safetensors" and isinstance(kw.value, ast.Constant)
+                                                  and kw.value.value is True) for kw in node.keywords)
+            if not safe and not any(word in owner for word in NO_WEIGHTS):
+                self._flag(node, f"{owner}.from_pretrained without use_safetensors=True")
         self.generic_visit(node)
 
 
@@ -180,6 +191,8 @@ MUST_FLAG = {
     "dill": "import dill\ndill.loads(b'')",
     "pandas": "import pandas as pd\npd.read_pickle('x.pkl')",
     "star-import": "from pickle import *",
+    "from-pretrained-bin-fallback": "from transformers import AutoModel\nAutoModel.from_pretrained('m')",
+    "from-pretrained-safetensors-off": "AutoModelForCausalLM.from_pretrained('m', use_safetensors=False)",
 }
 MUST_NOT_FLAG = {
     "pickle-dumps": "import pickle\npickle.dumps(1)",
@@ -191,6 +204,9 @@ MUST_NOT_FLAG = {
     "string-and-comment": "# torch.load('x')\ntext = 'pickle.loads(data) weights_only=False'",
     "weights-only-true": "import transformers\ntransformers.x(weights_only=True)",
     "torch-save": "import torch\ntorch.save({}, 'x')",
+    "from-pretrained-safetensors": "AutoModelForCausalLM.from_pretrained('m', dtype=d, use_safetensors=True)",
+    "gguf": "AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)",
+    "tokenizer-and-config": "AutoTokenizer.from_pretrained('m')\nAutoConfig.from_pretrained('m')",
 }
 
 
@@ -278,6 +294,19 @@ def test_everything_loads_with_unpickling_disabled(no_unpickling, tmp_path, tiny
         assert memory.ids() == NAMES[:3]
         assert [memory.ask(question(n)) for n in NAMES[:3]] == before
         assert "".join(memory.stream(question(NAMES[0]))) == before[0].answer
+
+
+def test_a_model_directory_with_pickled_weights_is_refused_without_unpickling(no_unpickling, tmp_path, tiny_model_dir):
+    import shutil
+
+    from lora_memory import BackboneError
+
+    folder = tmp_path / "bin-model"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "model.safetensors").unlink()
+    torch.save(Backbone.load(tiny_model_dir, device="cpu").model.state_dict(), folder / "pytorch_model.bin")
+    with pytest.raises(BackboneError, match="safetensors"):
+        Backbone.load(folder, device="cpu")
 
 
 def test_a_pickle_file_disguised_as_a_checkpoint_is_refused_without_unpickling(no_unpickling, tmp_path, backbone):

@@ -38,7 +38,7 @@ class MiniLMEncoder:
 
         path = _minilm_dir()
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).eval().requires_grad_(False).to(device)
+        self.model = AutoModel.from_pretrained(path, use_safetensors=True).eval().requires_grad_(False).to(device)
 
     @torch.no_grad()
     def __call__(self, texts: Sequence[str]) -> Tensor:
