@@ -18,8 +18,8 @@ from torch import Tensor, nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from lora_memory import embedded, injection
-from lora_memory.chunking import sentence_break_ids
 from lora_memory.adapter import AdapterBatch
+from lora_memory.chunking import sentence_break_ids
 from lora_memory.errors import BackboneError, BaseModelMismatchError
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ shape, once with ``cd_steps`` steps and once with as many steps as fit in D2L's 
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import random
@@ -115,18 +116,17 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
             cache[sample.document] = internalize(backbone, hypernet, sample.document)
         return cache[sample.document]
 
+    ask = functools.partial(answer_samples, max_new_tokens=config.max_new_tokens)
     makers = {"doc2lora": d2l, "doc2lora_int8": lambda s: dequantize_adapter(quantize_adapter(d2l(s)))}
     for method in [m for m in methods if m != "cd"]:
         start = time.perf_counter()
         for n, depth, sample in tqdm(grid, desc=f"NIAH {method}", unit="doc"):
             doc = _fit_in_window(backbone, sample) if method == "in_context" else sample
-            record = answer_samples(backbone, [doc], method, hypernet, adapter_for=makers.get(method),
-                                    max_new_tokens=config.max_new_tokens)[0]
+            record = ask(backbone, [doc], method, hypernet, adapter_for=makers.get(method))[0]
             results.niah.append({"method": method, "length": n, "depth": depth, **record})
         if facts:
             fact_docs = [_fit_in_window(backbone, s) for s in facts] if method == "in_context" else facts
-            summary = summarize(answer_samples(backbone, fact_docs, method, hypernet, adapter_for=makers.get(method),
-                                               max_new_tokens=config.max_new_tokens))
+            summary = summarize(ask(backbone, fact_docs, method, hypernet, adapter_for=makers.get(method)))
             results.facts[method] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
         results.seconds[method] = round(time.perf_counter() - start, 1)
     if "cd" in methods and facts:
@@ -166,7 +166,7 @@ def _context_distillation(
             return adapter
 
         summary = summarize(answer_samples(backbone, facts, name, hypernet, adapter_for=distil,
-                                               max_new_tokens=config.max_new_tokens))
+                                           max_new_tokens=config.max_new_tokens))
         results.facts[name] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
         results.seconds[name] = round(sum(seconds), 1)
         results.cd[name] = {"steps": steps, "seconds_per_document": sum(seconds) / len(seconds)}
