@@ -27,10 +27,11 @@ def main() -> None:
     rng = random.Random(99)
     sample = needle_sample(rng, "heldout", 32768, lambda s: len(backbone.tokenize(s)), depth=0.3)
     qa = sample.qas[0]
-    full = internalize(backbone, net, sample.document, compress=False)
+    full = internalize(backbone, net, sample.document, chunk_tokens=net.chunk_tokens, compress=False)
     n = full.metadata["chunks"]
     r = full.rank() // n
-    chunks = [backbone.tokenizer.decode(c) for c in chunk_token_ids(backbone.tokenize(sample.document), net.chunk_tokens)]
+    chunks = [backbone.tokenizer.decode(c) for c in chunk_token_ids(backbone.tokenize(sample.document), net.chunk_tokens,
+                                                                         backbone.sentence_breaks)]
     at = next((i for i, c in enumerate(chunks) if qa.answer in c), None)
     a = full.A["down_proj"].unflatten(1, (n, r))
     b = full.B["down_proj"].unflatten(2, (n, r))

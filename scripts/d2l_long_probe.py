@@ -36,6 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     backbone = Backbone.load(None)
     net = load_default("doc2lora", backbone)
+    size = net.chunk_tokens  # every adapter here from the same chunks
     rng = random.Random(args.seed)
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731
     rows = []
@@ -44,15 +45,16 @@ def main() -> None:
             sample = needle_sample(rng, "heldout", n, count, depth=depth)
             qa = sample.qas[0]
             chunks = [backbone.tokenizer.decode(c) for c in chunk_token_ids(backbone.tokenize(sample.document),
-                                                                             net.chunk_tokens)]
+                                                                             size, backbone.sentence_breaks)]
             at = next((i for i, c in enumerate(chunks) if qa.answer in c), None)
             if at is None:  # the needle straddles a chunk boundary: no single chunk holds it
                 continue
             lo = max(0, min(at - 4, len(chunks) - 8))
-            concat = internalize(backbone, net, sample.document, compress=False)
+            concat = internalize(backbone, net, sample.document, chunk_tokens=size, compress=False)
             adapters = {"folded": concat.chunks_folded(concat.rank() // concat.metadata["chunks"]), "concat": concat,
-                        "window8": internalize(backbone, net, "".join(chunks[lo:lo + 8]), compress=False),
-                        "needle_chunk": internalize(backbone, net, chunks[at])}
+                        "window8": internalize(backbone, net, "".join(chunks[lo:lo + 8]), chunk_tokens=size,
+                                               compress=False),
+                        "needle_chunk": internalize(backbone, net, chunks[at], chunk_tokens=size)}
             row = {"length": n, "depth": depth, "chunks": len(chunks), "needle_at": at, "gold": qa.answer}
             for name, adapter in adapters.items():
                 reply = answer(backbone, qa.question, adapter, max_new_tokens=12)

@@ -1,0 +1,65 @@
+"""How long should Doc-to-LoRA chunks be? Held-out facts and needles by chunk size, same weights.
+
+Every chunk gets the network's full rank, so a document cut finer stores more of itself. For each
+chunk size, held-out fact documents (3 facts, 3 distractors) and, optionally, needle documents are
+internalized with the shipped checkpoint and asked (answers up to 32 tokens). Size 0 is the
+default `internalize` picks (`spread_chunk_tokens`); ``--blind`` cuts anywhere instead of between
+sentences. Figures quoted in BENCHMARKS.md ("Chunk size"):
+
+    OMP_NUM_THREADS=2 python scripts/d2l_chunk_size.py --sizes 512,96,64,48,32 --facts 32 --seed 4242
+    OMP_NUM_THREADS=2 python scripts/d2l_chunk_size.py --sizes 64,32 --facts 0 --niah 256,1024 --depths 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+
+import torch
+
+from lora_memory.backbone import Backbone
+from lora_memory.evaluation.doc2lora_eval import niah_samples
+from lora_memory.evaluation.qa import answer_samples, summarize
+from lora_memory.hypernets.checkpoint import load_default
+from lora_memory.hypernets.doc2lora import internalize
+from lora_memory.training.data import fact_sample
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="512,64", help="chunk sizes in tokens; 0 = internalize's default")
+    parser.add_argument("--facts", type=int, default=32, help="held-out fact documents (0 = none)")
+    parser.add_argument("--seed", type=int, default=4242, help="seeds the fact documents")
+    parser.add_argument("--niah", default="", help="needle document lengths, comma-separated")
+    parser.add_argument("--depths", type=int, default=10)
+    parser.add_argument("--blind", action="store_true", help="cut anywhere, not between sentences")
+    args = parser.parse_args()
+    backbone = Backbone.load(None)
+    if args.blind:
+        backbone.sentence_breaks = frozenset()  # the cached property, replaced: no preferred cuts
+    net = load_default("doc2lora", backbone)
+    rng = random.Random(args.seed)
+    facts = [fact_sample(rng, "heldout", n_facts=3, n_distractors=3) for _ in range(args.facts)]
+    grid = niah_samples(backbone, [int(n) for n in args.niah.split(",") if n], args.depths, 1234)
+    for size in (int(s) for s in args.sizes.split(",")):
+        def adapter(doc, size=size):
+            return internalize(backbone, net, doc.document, chunk_tokens=size or None)
+
+        row: dict = {"chunk_tokens": size or "default", "blind": args.blind, "threads": torch.get_num_threads()}
+        if facts:
+            s = summarize(answer_samples(backbone, facts, "doc2lora", net, adapter_for=adapter, max_new_tokens=32))
+            row["facts"] = {"questions": 3 * len(facts), "exact": round(s["all_exact"], 3), "f1": round(s["all_f1"], 3)}
+        if grid:
+            records = answer_samples(backbone, [d for _, _, d in grid], "doc2lora", net, adapter_for=adapter,
+                                     max_new_tokens=32)
+            by_length: dict[int, list[bool]] = {}
+            for (n, _, _), r in zip(grid, records, strict=True):
+                by_length.setdefault(n, []).append(r["exact"])
+            row["niah"] = {n: f"{sum(v)}/{len(v)}" for n, v in by_length.items()}
+            row["misses"] = [(r["gold"], r["prediction"]) for r in records if not r["exact"]]
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
