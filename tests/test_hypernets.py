@@ -74,12 +74,12 @@ def test_chunked_internalize_equals_assembling_chunk_adapters(backbone):
     torch.testing.assert_close(whole.B["down_proj"], one.B["down_proj"][0].detach(), rtol=1e-4, atol=1e-5)
 
 
-def test_default_chunks_spread_the_rank_budget_over_the_document():
-    from lora_memory.hypernets.doc2lora import MAX_CHUNKS, MIN_CHUNK_TOKENS, spread_chunk_tokens
+def test_default_chunks_spread_over_short_documents_only():
+    from lora_memory.hypernets.doc2lora import MIN_CHUNK_TOKENS, SPREAD_CHUNKS, spread_chunk_tokens
 
     assert spread_chunk_tokens(90, 512) == MIN_CHUNK_TOKENS  # short: cut fine, never below the floor
-    assert spread_chunk_tokens(MAX_CHUNKS * 200, 512) == 200  # mid-length: MAX_CHUNKS chunks cover it all
-    assert spread_chunk_tokens(MAX_CHUNKS * 2000, 512) == 512  # long: the longest chunk, then selection
+    assert spread_chunk_tokens(SPREAD_CHUNKS * 200, 512) == 200  # mid-length: SPREAD_CHUNKS chunks
+    assert spread_chunk_tokens(SPREAD_CHUNKS * 2000, 512) == 512  # long: the longest chunk
 
 
 def test_internalize_cuts_a_short_document_into_several_chunks(backbone):

@@ -27,8 +27,12 @@ from lora_memory.hypernets.base import Hypernetwork
 MAX_CHUNKS = 16
 # Shortest chunk `internalize` cuts by default: every chunk gets the network's full rank, so a
 # short document cut finer stores more (held-out facts 15% -> 20% at 64 tokens against one
-# 512-token chunk; 1K needles 9/10 -> 10/10); 32-token chunks lost 1K needles (8/10).
+# 512-token chunk); 32-token chunks lost 1K needles (8/10).
 MIN_CHUNK_TOKENS = 64
+# Chunks `internalize` spreads over a document by default: needles in 4K tokens were found 10/10
+# in 8 chunks of 512 and 8/10 in 16 of 256 (more filler chunks summed), so only short documents
+# are cut finer than the longest chunk.
+SPREAD_CHUNKS = 4
 
 
 @dataclass
@@ -163,16 +167,15 @@ def document_token_ids(backbone: Backbone, text: str, max_tokens: int | None = N
     return ids
 
 
-def spread_chunk_tokens(n_tokens: int, longest: int, max_chunks: int = MAX_CHUNKS) -> int:
-    """Chunk length that spreads ``max_chunks`` chunks over a document, within
+def spread_chunk_tokens(n_tokens: int, longest: int) -> int:
+    """Chunk length that cuts a document into `SPREAD_CHUNKS` chunks, within
     [`MIN_CHUNK_TOKENS`, ``longest``].
 
-    A document of up to ``max_chunks`` x ``longest`` tokens is cut into about ``max_chunks``
-    chunks, so the adapter's rank budget covers all of it, however short; longer ones get chunks
-    of ``longest`` tokens (the most the network was trained on) and `strongest_chunks` picks.
-    At 8K and 32K tokens, 64-token chunks lost needles that 512-token ones found (2/3 and 1/3).
+    A short, dense document gets several chunks' worth of rank; from ``SPREAD_CHUNKS`` x
+    ``longest`` tokens on, chunks are ``longest`` (the most the network was trained on), and past
+    `MAX_CHUNKS` of them `strongest_chunks` picks.
     """
-    return min(longest, max(MIN_CHUNK_TOKENS, math.ceil(n_tokens / max_chunks)))
+    return min(longest, max(MIN_CHUNK_TOKENS, math.ceil(n_tokens / SPREAD_CHUNKS)))
 
 
 def internalize(
@@ -189,8 +192,8 @@ def internalize(
 ) -> LoraAdapter:
     """Turn a document into one LoRA adapter with a single forward pass per chunk.
 
-    Chunks are cut between sentences, ``chunk_tokens`` long at most (default: spread over the
-    document by `spread_chunk_tokens`, up to the network's ``chunk_tokens``).
+    Chunks are cut between sentences, ``chunk_tokens`` long at most (default: a few over a short
+    document by `spread_chunk_tokens`, else the network's ``chunk_tokens``).
 
     Chunks are encoded ``batch_size`` at a time and each batch's adapters are written straight
     into the document's adapter (what `assemble` computes: chunks in order, then the bias), so
@@ -201,7 +204,7 @@ def internalize(
     Networks with a bias adapter (Perceiver) only get the exact `LoraAdapter.compressed`.
     """
     ids = document_token_ids(backbone, text, max_tokens)
-    size = chunk_tokens or spread_chunk_tokens(len(ids), hypernet.chunk_tokens, max_chunks)
+    size = chunk_tokens or spread_chunk_tokens(len(ids), hypernet.chunk_tokens)
     chunks = chunk_token_ids(ids, size, backbone.sentence_breaks)
     A: dict[str, Tensor] = {}
     B: dict[str, Tensor] = {}
