@@ -94,3 +94,23 @@ def test_distractor_chunks_never_mix_two_needles(backbone):
                 assert all(docs[o].kind != "needle" for o in others)
             any_extra |= bool(others)
     assert any_extra
+
+
+def test_training_cuts_chunks_between_sentences_as_serving_does(backbone):
+    from lora_memory.chunking import chunk_token_ids
+    from lora_memory.training.doc2lora import _chunk_groups
+
+    doc = DocSample("The grass is green today. The special magic number is 4821. The sky is blue and wide.",
+                    (QA("What is the special magic number?", "4821"),), "needle")
+    ids = backbone.tokenize(doc.document)
+    config = Doc2LoRATrainConfig(max_train_chunks=4, min_chunk_tokens=3, distractor_docs=0)
+    counts, whole = set(), False
+    for seed in range(20):
+        chunks, groups = _chunk_groups(backbone, [doc], random.Random(seed), config)
+        assert [t for c in chunks for t in c] == ids and groups == [list(range(len(chunks)))]
+        # the cuts `internalize` makes for one of the sampled chunk lengths
+        assert any(chunks == chunk_token_ids(ids, -(-len(ids) // n), backbone.sentence_breaks) for n in range(1, 5))
+        whole |= len(chunks) > 1 and all(c[-1] in backbone.sentence_breaks for c in chunks[:-1])
+        counts.add(len(chunks))
+    assert len(counts) > 1  # the chunk count is sampled
+    assert whole  # some samples cut only between sentences, which blind equal cuts of this text never do

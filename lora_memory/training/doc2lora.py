@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 
 from lora_memory.adapter import AdapterBatch
 from lora_memory.backbone import Backbone
+from lora_memory.chunking import chunk_token_ids
 from lora_memory.errors import CheckpointError
 from lora_memory.generation import in_context_question
 from lora_memory.hypernets.base import ConfigMixin
@@ -104,15 +105,17 @@ class Doc2LoRATrainConfig(ConfigMixin):
 
 
 def _chunk_groups(backbone: Backbone, docs: list[DocSample], rng: random.Random, config: Doc2LoRATrainConfig):
-    """Tokenize and chunk each document with a sampled chunk count; returns chunks and groups."""
+    """Tokenize and chunk each document with a sampled chunk count; returns chunks and groups.
+
+    Cuts fall between sentences, as `internalize` cuts when serving (so a sampled count of n can
+    give n + 1 chunks)."""
     chunks, groups = [], []
     for doc in docs:
         ids = backbone.tokenize(doc.document)
         most = max(1, min(config.max_train_chunks, len(ids) // config.min_chunk_tokens))
         n = rng.randint(1, most)
-        size = math.ceil(len(ids) / n)
         start = len(chunks)
-        chunks += [ids[i : i + size] for i in range(0, len(ids), size)]
+        chunks += chunk_token_ids(ids, math.ceil(len(ids) / n), backbone.sentence_breaks)
         groups.append(list(range(start, len(chunks))))
     return chunks, [own + _distractors(d, docs, groups, rng, config.distractor_docs) for d, own in enumerate(groups)]
 
