@@ -13,6 +13,7 @@ sentences. Figures quoted in BENCHMARKS.md ("Chunk size"):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 
@@ -21,7 +22,7 @@ import torch
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation.doc2lora_eval import niah_samples
 from lora_memory.evaluation.qa import answer_samples, summarize
-from lora_memory.hypernets.checkpoint import load_default
+from lora_memory.hypernets.checkpoint import load_checkpoint, load_default
 from lora_memory.hypernets.doc2lora import internalize
 from lora_memory.training.data import fact_sample
 
@@ -34,21 +35,29 @@ def main() -> None:
     parser.add_argument("--niah", default="", help="needle document lengths, comma-separated")
     parser.add_argument("--depths", type=int, default=10)
     parser.add_argument("--blind", action="store_true", help="cut anywhere, not between sentences")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every adapter's B @ A by this")
+    parser.add_argument("--checkpoint", default="", help="a Doc-to-LoRA checkpoint (default: the shipped one)")
+    parser.add_argument("--show", action="store_true", help="print every fact answer beside its gold answer")
     args = parser.parse_args()
     backbone = Backbone.load(None)
     if args.blind:
         backbone.sentence_breaks = frozenset()  # the cached property, replaced: no preferred cuts
-    net = load_default("doc2lora", backbone)
+    net = load_checkpoint(args.checkpoint, backbone, kind="doc2lora") if args.checkpoint else load_default("doc2lora", backbone)
     rng = random.Random(args.seed)
     facts = [fact_sample(rng, "heldout", n_facts=3, n_distractors=3) for _ in range(args.facts)]
     grid = niah_samples(backbone, [int(n) for n in args.niah.split(",") if n], args.depths, 1234)
     for size in (int(s) for s in args.sizes.split(",")):
         def adapter(doc, size=size):
-            return internalize(backbone, net, doc.document, chunk_tokens=size or None)
+            made = internalize(backbone, net, doc.document, chunk_tokens=size or None)
+            return dataclasses.replace(made, scale=made.scale * args.scale)
 
-        row: dict = {"chunk_tokens": size or "default", "blind": args.blind, "threads": torch.get_num_threads()}
+        row: dict = {"chunk_tokens": size or "default", "blind": args.blind, "scale": args.scale,
+                     "threads": torch.get_num_threads()}
         if facts:
-            s = summarize(answer_samples(backbone, facts, "doc2lora", net, adapter_for=adapter, max_new_tokens=32))
+            records = answer_samples(backbone, facts, "doc2lora", net, adapter_for=adapter, max_new_tokens=32)
+            s = summarize(records)
+            if args.show:
+                row["answers"] = [(r["gold"], r["prediction"][:40]) for r in records]
             row["facts"] = {"questions": 3 * len(facts), "exact": round(s["all_exact"], 3), "f1": round(s["all_f1"], 3)}
         if grid:
             records = answer_samples(backbone, [d for _, _, d in grid], "doc2lora", net, adapter_for=adapter,

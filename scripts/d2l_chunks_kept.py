@@ -19,9 +19,12 @@ from lora_memory.hypernets.checkpoint import load_default, load_checkpoint
 from lora_memory.hypernets.doc2lora import internalize
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-p.add_argument("--niah", default="8192,32768"); p.add_argument("--depths", type=int, default=10)
-p.add_argument("--keeps", default="16,8,4"); p.add_argument("--scales", default="1.0,1.5")
-p.add_argument("--ckpt", default=""); p.add_argument("--seed", type=int, default=1234)
+p.add_argument("--niah", default="8192,32768", help="needle document lengths")
+p.add_argument("--depths", type=int, default=10)
+p.add_argument("--keeps", default="16,8,4", help="chunk adapters kept")
+p.add_argument("--scales", default="1.0,1.5", help="multipliers of every adapter's B @ A")
+p.add_argument("--ckpt", default="", help="a Doc-to-LoRA checkpoint (default: the shipped one)")
+p.add_argument("--seed", type=int, default=1234, help="seeds the needle documents (1234: the evaluation's)")
 a = p.parse_args()
 bb = Backbone.load(None)
 net = load_checkpoint(a.ckpt, bb, kind="doc2lora") if a.ckpt else load_default("doc2lora", bb)
@@ -29,8 +32,10 @@ grid = niah_samples(bb, [int(n) for n in a.niah.split(",")], a.depths, a.seed)
 t = time.time()
 raw = {d.document: internalize(bb, net, d.document, compress=False) for _, _, d in grid}
 print("internalized", round(time.time() - t), "s", flush=True)
+rank = int(net.config.rank)
 for keep in map(int, a.keeps.split(",")):
-    folded = {k: (v.strongest_chunks(16, keep).chunks_folded(16) if v.rank() > 16 else v.compressed()) for k, v in raw.items()}
+    # what `internalize` does with max_chunks=keep (one chunk: `chunks_folded` only compresses)
+    folded = {k: v.strongest_chunks(rank, keep).chunks_folded(rank) for k, v in raw.items()}
     for s in map(float, a.scales.split(",")):
         ad = lambda doc: dataclasses.replace(folded[doc.document], scale=folded[doc.document].scale * s)
         recs = answer_samples(bb, [d for _, _, d in grid], "doc2lora", net, adapter_for=ad, max_new_tokens=32)
