@@ -1,22 +1,27 @@
 """The gradient baseline: context distillation (CD) of one document into a LoRA.
 
-Teacher = the frozen backbone with the document in the prompt; its top-16 probabilities at the
-answer positions are computed ONCE. Student = the backbone with a trainable LoRA of the same
-shape as the Doc-to-LoRA adapter it is compared with (same layers, module and rank), applied
-through `lora_memory.adapter.AdapterBatch` and `lora_memory.injection.adapters_active` (the model
-is never mutated, no PEFT), and the question alone in the prompt. Loss = cross-entropy of the
+Teacher = the frozen backbone with the document in the prompt. It first answers each question
+itself (greedy, up to ``answer_tokens``), then its top-16 probabilities along its own answer are
+computed ONCE: distilling on the teacher's own replies, as context distillation does, and not on
+gold answers the teacher would not have written (it answers in sentences: its distribution at a
+gold short answer's positions teaches the student the opening of a sentence it then never
+finishes). Student = the backbone with a trainable LoRA of the same shape as the Doc-to-LoRA
+adapter it is compared with (same layers, module and rank), applied through
+`lora_memory.adapter.AdapterBatch` and `lora_memory.injection.adapters_active` (the model is
+never mutated, no PEFT), and the question alone in the prompt. Loss = cross-entropy of the
 student's log-probabilities against the teacher's renormalised top-k probabilities (the
 distillation objective of Doc-to-LoRA's training); Adam, a fixed number of steps.
 
-It trains on the very questions it is later asked (the teacher's answers to them), so it is a
-strong baseline: the benchmark times it, `lora-memory eval doc2lora` scores it.
+It trains on the very questions it is later asked, so it is a strong baseline: the benchmark
+times it (the teacher's answers included), `lora-memory eval doc2lora` scores it.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +29,7 @@ import torch.nn.functional as F
 from lora_memory import injection
 from lora_memory.adapter import AdapterBatch, LoraAdapter
 from lora_memory.backbone import Backbone
-from lora_memory.generation import in_context_question
+from lora_memory.generation import generate_ids, in_context_question
 from lora_memory.training.data import QA
 from lora_memory.training.loop import answer_batch, gather_positions
 
@@ -34,10 +39,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def teacher_fits(backbone: Backbone, document: str, qas: Sequence[QA]) -> bool:
-    """Whether the teacher prompt (document + question + answer) fits the context window."""
+def teacher_fits(backbone: Backbone, document: str, qas: Sequence[QA], answer_tokens: int = 32) -> bool:
+    """Whether the teacher prompt (document + question) and its answer fit the context window."""
     return all(
-        len(backbone.chat_prompt(in_context_question(document, qa.question))) + len(backbone.tokenize(qa.answer)) + 1
+        len(backbone.chat_prompt(in_context_question(document, qa.question))) + answer_tokens
         <= backbone.context_window
         for qa in qas
     )
@@ -50,22 +55,25 @@ def context_distill(
     qas: Sequence[QA],
     *,
     steps: int,
-    lr: float = 1e-3,
+    lr: float = 1e-2,
     top_k: int = 16,
+    answer_tokens: int = 32,
     seed: int = 0,
-) -> tuple[LoraAdapter, dict[str, float]]:
+    snapshots: Collection[int] = (),
+) -> tuple[LoraAdapter, dict[str, Any]]:
     """Distil ``document`` into a LoRA shaped like ``like``.
 
     Returns the trained adapter and its costs: losses, sizes and the split of the time between
-    the teacher pass and the steps.
+    the teacher pass and the steps. ``snapshots``: step counts at which a copy of the adapter is
+    also kept, in ``info["snapshots"]`` with its wall time so far (teacher included) in
+    ``info["seconds_at"]``, so one run gives a learning curve. The default ``lr`` scored best of
+    1e-3 / 1e-2 / 3e-2 on development fact documents (BENCHMARKS.md).
     """
     device = backbone.device
     start = time.perf_counter()
-    eos = backbone.tokenizer.eos_token_id
-    answers = [backbone.tokenize(qa.answer) + [eos] for qa in qas]
-    t_ids, t_mask, t_pos = answer_batch(
-        backbone, [backbone.chat_prompt(in_context_question(document, qa.question)) for qa in qas], answers
-    )
+    prompts = [backbone.chat_prompt(in_context_question(document, qa.question)) for qa in qas]
+    answers = generate_ids(backbone, prompts, max_new_tokens=answer_tokens)
+    t_ids, t_mask, t_pos = answer_batch(backbone, prompts, answers)
     with torch.no_grad():
         t_logits = backbone.logits(gather_positions(backbone.final_hidden(t_ids, t_mask), t_pos)).float()
         top_p, top_i = torch.softmax(t_logits, -1).topk(min(top_k, t_logits.shape[-1]), dim=-1)
@@ -88,10 +96,12 @@ def context_distill(
 
     n = len(qas)
     s_ids, s_mask, s_pos = answer_batch(backbone, [backbone.chat_prompt(qa.question) for qa in qas], answers)
-    losses = []
+    losses: list[float] = []
+    kept: dict[int, LoraAdapter] = {}
+    seconds_at: dict[int, float] = {}
     _sync(device)
     start = time.perf_counter()
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         batch = AdapterBatch(
             {m: a.unsqueeze(0).expand(n, *a.shape) for m, a in A.items()},
             {m: b.unsqueeze(0).expand(n, *b.shape) for m, b in B.items()},
@@ -105,18 +115,30 @@ def context_distill(
         loss.backward()
         optimizer.step()
         losses.append(float(loss.detach()))
+        if step in snapshots:
+            _sync(device)
+            seconds_at[step] = teacher_s + time.perf_counter() - start
+            kept[step] = _adapter(A, B, like, backbone.name, step)
     _sync(device)
     steps_s = time.perf_counter() - start
-    adapter = LoraAdapter(
-        {m: a.detach().float().cpu() for m, a in A.items()}, {m: b.detach().float().cpu() for m, b in B.items()},
-        like.layers, base_model=backbone.name, metadata={"kind": "context_distillation", "steps": steps},
-    )
-    return adapter, {
+    return _adapter(A, B, like, backbone.name, steps), {
         "teacher_s": teacher_s,
         "seconds_per_step": steps_s / max(1, steps),
         "loss_first": losses[0] if losses else float("nan"),
         "loss_last": losses[-1] if losses else float("nan"),
         "teacher_tokens": int(t_ids.shape[1]),
+        "answer_tokens": sum(len(a) for a in answers),
         "student_tokens": int(s_ids.shape[1]),
         "trainable_parameters": sum(p.numel() for p in params),
+        "snapshots": kept,
+        "seconds_at": seconds_at,
     }
+
+
+def _adapter(A: dict[str, torch.Tensor], B: dict[str, torch.Tensor], like: LoraAdapter, base: str, steps: int) -> LoraAdapter:
+    """A detached CPU copy of the trained factors (training goes on updating the originals)."""
+    return LoraAdapter(
+        {m: a.detach().float().cpu().clone() for m, a in A.items()},
+        {m: b.detach().float().cpu().clone() for m, b in B.items()},
+        like.layers, base_model=base, metadata={"kind": "context_distillation", "steps": steps},
+    )

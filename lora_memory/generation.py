@@ -24,6 +24,24 @@ def generate(
 ) -> list[str]:
     """Greedy-decode a batch of prompts (token ids), sample ``i`` with ``adapters[i]`` (or none).
 
+    Returns the replies as text; `generate_ids` gives the token ids.
+    """
+    out = generate_ids(backbone, prompts, adapters, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                       streamer=streamer)
+    return [t.strip() for t in backbone.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+
+def generate_ids(
+    backbone: Backbone,
+    prompts: Sequence[Sequence[int]],
+    adapters: Sequence[LoraAdapter | None] | None = None,
+    *,
+    max_new_tokens: int = 64,
+    min_new_tokens: int = 0,
+    streamer: BaseStreamer | None = None,
+) -> list[list[int]]:
+    """The new token ids of each greedy reply, up to and including its EOS (padding dropped).
+
     Safe to call from several threads at once with different adapters: the adapters live in this
     call's context, never on the model. ``min_new_tokens`` suppresses EOS until that many tokens
     exist (benchmarks use it so every method decodes the same amount).
@@ -49,7 +67,10 @@ def generate(
             pad_token_id=backbone.tokenizer.pad_token_id,
             streamer=streamer,
         )
-    return [t.strip() for t in backbone.tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)]
+    eos, replies = backbone.tokenizer.eos_token_id, []
+    for row in out[:, ids.shape[1] :].tolist():
+        replies.append(row[: row.index(eos) + 1] if eos in row else row)
+    return replies
 
 
 def in_context_question(document: str, question: str) -> str:

@@ -7,6 +7,7 @@ import torch
 from lora_memory.context_distill import context_distill
 from lora_memory.evaluation.doc2lora_eval import Doc2LoRAEvalConfig, evaluate_doc2lora
 from lora_memory.evaluation.qa import exact_match, token_f1
+from lora_memory.generation import generate_ids, in_context_question
 from lora_memory.hypernets import fresh
 from lora_memory.testing import random_adapter
 from lora_memory.training.data import QA
@@ -21,14 +22,18 @@ def test_scoring():
 
 
 def test_eval_writes_results_and_figures(backbone, tmp_path):
-    config = Doc2LoRAEvalConfig(out=str(tmp_path / "ev"), lengths="48,96", depths=2, facts=2, cd_steps=2, device="cpu")
+    config = Doc2LoRAEvalConfig(out=str(tmp_path / "ev"), lengths="48,96", depths=2, facts=2, cd_steps="1,3",
+                                device="cpu")
     results = evaluate_doc2lora(config, backbone, fresh("doc2lora", backbone, chunk_tokens=32))
     assert {r["method"] for r in results["niah"]} == {"doc2lora", "doc2lora_int8", "in_context", "no_context"}
     assert len(results["niah"]) == 4 * 2 * 2
     assert set(results["niah_by_length"]["doc2lora"]) == {"48", "96"}
-    assert set(results["facts"]) == {"doc2lora", "doc2lora_int8", "in_context", "no_context", "cd_2_steps", "cd_equal_time"}
-    assert results["cd"]["cd_2_steps"]["steps"] == 2 and results["cd"]["cd_equal_time"]["steps"] >= 1
-    assert results["cd"]["cd_2_steps"]["seconds_per_document"] > 0 and results["cd"]["doc2lora_seconds_per_document"] > 0
+    assert set(results["facts"]) == {"doc2lora", "doc2lora_int8", "in_context", "no_context", "cd_1_steps",
+                                     "cd_3_steps", "cd_equal_time"}
+    assert results["cd"]["cd_3_steps"]["steps"] == 3 and results["cd"]["cd_equal_time"]["steps"] >= 1
+    cd = results["cd"]
+    assert 0 < cd["cd_1_steps"]["seconds_per_document"] < cd["cd_3_steps"]["seconds_per_document"]
+    assert cd["doc2lora_seconds_per_document"] > 0
     saved = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert saved["machine"]["torch"] and saved["config"]["depths"] == 2
     assert (tmp_path / "ev" / "niah.png").stat().st_size > 1000 and (tmp_path / "ev" / "facts.png").stat().st_size > 1000
@@ -42,3 +47,22 @@ def test_context_distillation_trains_an_adapter_of_the_requested_shape(backbone)
     assert adapter.B["down_proj"].shape == like.B["down_proj"].shape and adapter.B["down_proj"].abs().sum() > 0
     assert info["loss_last"] < info["loss_first"]  # the student moved towards the teacher
     assert torch.isfinite(adapter.A["down_proj"]).all() and info["seconds_per_step"] > 0
+
+
+def test_context_distillation_distils_on_the_teachers_own_answers(backbone):
+    document, qas = "the sky is blue green. the town is port lake.", [QA("what colour?", "blue green")]
+    _, info = context_distill(backbone, random_adapter(backbone, layers=(2,), rank=2), document, qas, steps=1,
+                              answer_tokens=5)
+    teacher = generate_ids(backbone, [backbone.chat_prompt(in_context_question(document, qas[0].question))],
+                           max_new_tokens=5)
+    assert info["answer_tokens"] == len(teacher[0]) and 0 < info["answer_tokens"] <= 5
+
+
+def test_context_distillation_snapshots_are_the_adapter_at_those_steps(backbone):
+    like, qas = random_adapter(backbone, layers=(2, 3), rank=2), [QA("what colour?", "blue green")]
+    final, info = context_distill(backbone, like, "the sky is blue green.", qas, steps=3, snapshots={1, 3})
+    early, _ = context_distill(backbone, like, "the sky is blue green.", qas, steps=1)
+    assert set(info["snapshots"]) == {1, 3} and 0 < info["seconds_at"][1] < info["seconds_at"][3]
+    torch.testing.assert_close(info["snapshots"][1].B["down_proj"], early.B["down_proj"])
+    torch.testing.assert_close(info["snapshots"][3].B["down_proj"], final.B["down_proj"])
+    assert not torch.equal(info["snapshots"][1].B["down_proj"], final.B["down_proj"])  # a copy, not a view

@@ -6,6 +6,7 @@ import threading
 import torch
 
 from lora_memory import AdapterBatch, LoraAdapter, generate
+from lora_memory.generation import generate_ids
 from lora_memory.injection import Capture, capturing
 from tests.conftest import random_adapter
 
@@ -56,6 +57,18 @@ def test_batched_generation_equals_solo_generation(backbone):
     alone = [generate(backbone, [p], [a], max_new_tokens=6)[0] for p, a in zip(prompts, adapters)]
     assert together == alone
     assert len(set(alone)) > 1 or alone != generate(backbone, prompts, None, max_new_tokens=6)
+
+
+def test_generated_ids_stop_at_eos_and_decode_to_the_text_replies(backbone):
+    prompts = [backbone.chat_prompt(p) for p in PROMPTS]
+    adapters = [random_adapter(backbone, seed=s, magnitude=1.0) for s in range(3)]
+    ids = generate_ids(backbone, prompts, adapters, max_new_tokens=8)
+    eos = backbone.tokenizer.eos_token_id
+    for reply in ids:
+        assert 0 < len(reply) <= 8 and eos not in reply[:-1]
+        assert reply[-1] == eos or len(reply) == 8
+    texts = [backbone.tokenizer.decode(r, skip_special_tokens=True).strip() for r in ids]
+    assert texts == generate(backbone, prompts, adapters, max_new_tokens=8)
 
 
 def test_eight_threads_with_their_own_adapters_never_see_each_other(backbone):

@@ -46,7 +46,7 @@ class BenchConfig(ConfigMixin):
     warmup: int = 1
     new_tokens: int = 32
     cd_steps: int = 50
-    cd_lr: float = 1e-3
+    cd_lr: float = 1e-2
     rag_k: int = 3
     rag_chunk_tokens: int = 256
     batch: int = 8

@@ -5,7 +5,8 @@ Methods: ``doc2lora`` (the document internalized, with chunking, NOT in the prom
 ``no_context`` (the question alone: proves answers come from the document, not prior knowledge)
 ``doc2lora_int8`` (the same adapter stored as int8 rows, to price that compression on quality)
 and, on fact QA only, ``cd``: gradient context distillation into a LoRA of the D2L adapter's
-shape, once with ``cd_steps`` steps and once with as many steps as fit in D2L's own wall time.
+shape, scored after each of ``cd_steps`` steps and after as many steps as fit in D2L's own wall
+time (snapshots of one run per document: a learning curve, quality against update time).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class Doc2LoRAEvalConfig(ConfigMixin):
         facts: held-out fact documents.
         methods: comma-separated subset of doc2lora,doc2lora_int8,in_context,no_context,cd (cd: fact
             QA only).
-        cd_steps: Adam steps of the fixed-budget context-distillation baseline.
+        cd_steps: comma-separated step counts at which the context-distillation baseline is scored.
+        cd_lr: Adam learning rate of the context-distillation baseline.
         max_new_tokens: answer length cap for every method; the in-context model restates the
             question before the answer, and 16 tokens cut it off mid-answer.
         seed: seeds the held-out samples.
@@ -62,7 +64,8 @@ class Doc2LoRAEvalConfig(ConfigMixin):
     depths: int = 10
     facts: int = 48
     methods: str = ",".join((*METHODS, "doc2lora_int8", "cd"))
-    cd_steps: int = 50
+    cd_steps: str = "5,10,25,50"
+    cd_lr: float = 1e-2
     max_new_tokens: int = 32
     seed: int = 1234
     device: str | None = None
@@ -142,9 +145,10 @@ def _context_distillation(
     results: _Results,
     d2l: Callable[[DocSample], LoraAdapter],
 ) -> None:
-    """Score CD on the fact set at a fixed budget and at D2L's wall time, recording both times.
+    """Score CD on the fact set along its learning curve and at D2L's wall time, with the times.
 
-    ``d2l`` gives each document's (cached) D2L adapter, whose shape the CD LoRA copies.
+    ``d2l`` gives each document's (cached) D2L adapter, whose shape the CD LoRA copies. Each
+    document is distilled once, up to the largest step count; snapshots give the other points.
     """
     d2l_s = []
     for sample in facts:
@@ -153,24 +157,26 @@ def _context_distillation(
         d2l_s.append(time.perf_counter() - start)
     d2l_mean = sum(d2l_s) / len(d2l_s)
     probe = facts[0]
-    _, info = context_distill(backbone, d2l(probe), probe.document, probe.qas, steps=2)
+    _, info = context_distill(backbone, d2l(probe), probe.document, probe.qas, steps=2, lr=config.cd_lr,
+                              answer_tokens=config.max_new_tokens)
     equal = max(1, int((d2l_mean - info["teacher_s"]) / info["seconds_per_step"]))
-    for name, steps in ((f"cd_{config.cd_steps}_steps", config.cd_steps), ("cd_equal_time", equal)):
-        seconds: list[float] = []
-
-        def distil(sample: DocSample, steps: int = steps, seconds: list[float] = seconds) -> LoraAdapter:
-            like = d2l(sample)  # only its shape is used
-            start = time.perf_counter()
-            adapter, _ = context_distill(backbone, like, sample.document, sample.qas, steps=steps)
-            seconds.append(time.perf_counter() - start)
-            return adapter
-
-        summary = summarize(answer_samples(backbone, facts, name, hypernet, adapter_for=distil,
+    points = {f"cd_{n}_steps": n for n in sorted(int(n) for n in config.cd_steps.split(",") if n)}
+    points["cd_equal_time"] = equal
+    runs = {}
+    for sample in tqdm(facts, desc="context distillation", unit="doc"):
+        _, info = context_distill(backbone, d2l(sample), sample.document, sample.qas, steps=max(points.values()),
+                                  lr=config.cd_lr, answer_tokens=config.max_new_tokens, snapshots=set(points.values()))
+        runs[sample.document] = info
+    for name, steps in points.items():
+        summary = summarize(answer_samples(backbone, facts, name, hypernet,
+                                           adapter_for=lambda s, steps=steps: runs[s.document]["snapshots"][steps],
                                            max_new_tokens=config.max_new_tokens))
+        seconds = [runs[s.document]["seconds_at"][steps] for s in facts]
         results.facts[name] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
-        results.seconds[name] = round(sum(seconds), 1)
         results.cd[name] = {"steps": steps, "seconds_per_document": sum(seconds) / len(seconds)}
+    results.seconds["cd"] = round(sum(runs[s.document]["seconds_at"][max(points.values())] for s in facts), 1)
     results.cd["doc2lora_seconds_per_document"] = d2l_mean
+    results.cd["lr"] = config.cd_lr
 
 
 def _write(results: _Results, out: Path, lengths: list[int]) -> dict:
