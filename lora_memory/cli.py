@@ -110,11 +110,22 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(f"results and figures in {config.out}")
 
 
+def merged_evaluation(paths: Sequence[str]) -> dict | None:
+    """The card's summary of one or more eval results.json files (an evaluation run in parts).
+
+    Each part's methods are added to the summary; a method two parts both scored takes the later one.
+    """
+    evaluation: dict = {}
+    for path in paths:
+        results = json.loads(Path(path).read_text())
+        for key in ("niah_by_length", "facts", "cd", "summary"):
+            if results.get(key):
+                evaluation.setdefault(key, {}).update(results[key])
+    return evaluation or None
+
+
 def cmd_ship(args: argparse.Namespace) -> None:
-    evaluation = None
-    if args.eval:
-        results = json.loads(Path(args.eval).read_text())
-        evaluation = {k: results[k] for k in ("niah_by_length", "facts", "cd", "summary") if k in results}
+    evaluation = merged_evaluation(args.eval or [])
     target = ship(args.checkpoint, evaluation, args.eval_command or "", args.notes or "")
     print(f"shipped {args.checkpoint} as {target} (card: {card_path(read_header(target)['kind'])})")
 
@@ -213,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ship", help="make a trained checkpoint the package default, with its JSON card")
     p.add_argument("checkpoint", help="a trained checkpoint, e.g. runs/NAME/best.safetensors")
-    p.add_argument("--eval", help="results.json of its `lora-memory eval` run, summarised into the card")
-    p.add_argument("--eval-command", help="the command that produced --eval, recorded in the card")
+    p.add_argument("--eval", action="append", help="results.json of its `lora-memory eval` run, summarised into "
+                   "the card; repeat it for a run made in parts")
+    p.add_argument("--eval-command", help="the command(s) that produced --eval, recorded in the card")
     p.add_argument("--notes", help="what the checkpoint header cannot say (e.g. the runs a warm start continued)")
     p.set_defaults(func=cmd_ship)
 

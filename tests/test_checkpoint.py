@@ -94,3 +94,18 @@ def test_ship_installs_the_checkpoint_with_its_card(backbone, tmp_path, monkeypa
     loaded = checkpoint.load_default("doc2lora", backbone)
     assert not loaded.card.get("untrained") and torch.equal(_adapter(backbone, loaded).B["down_proj"],
                                                              _adapter(backbone, net).B["down_proj"])
+
+
+def test_ship_merges_an_evaluation_run_in_parts(tmp_path):
+    from lora_memory.cli import merged_evaluation
+
+    grid = {"niah_by_length": {"doc2lora": {"256": 1.0}}, "facts": {"doc2lora": {"exact": 0.2}}, "cd": {}}
+    curve = {"niah_by_length": {}, "facts": {"cd_5_steps": {"exact": 0.4}}, "cd": {"lr": 0.01}}
+    paths = []
+    for name, part in (("grid.json", grid), ("cd.json", curve)):
+        (tmp_path / name).write_text(json.dumps(part))
+        paths.append(str(tmp_path / name))
+    merged = merged_evaluation(paths)
+    assert merged == {"niah_by_length": {"doc2lora": {"256": 1.0}}, "cd": {"lr": 0.01},
+                      "facts": {"doc2lora": {"exact": 0.2}, "cd_5_steps": {"exact": 0.4}}}
+    assert merged_evaluation([]) is None
