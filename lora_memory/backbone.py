@@ -235,18 +235,34 @@ class Backbone:
         attention_mask: Tensor | None = None,
         blocks: Iterable[int] = (),
         modules: Iterable[tuple[int, str]] = (),
+        final: bool = False,
     ) -> injection.Capture:
         """Record decoder-block inputs and target-module inputs for a batch of token ids.
 
         Recorded with forward hooks (not ``output_hidden_states``), and the forward pass stops
         after the deepest block needed, so early-layer features cost a fraction of a full pass.
+        ``final`` runs every block and keeps the last hidden states too (for `next_token_nll`).
         """
         blocks, modules = frozenset(blocks), frozenset(modules)
-        deepest = max([*blocks, *(layer for layer, _ in modules)], default=-1)
+        deepest = self.num_layers - 1 if final else max([*blocks, *(layer for layer, _ in modules)], default=-1)
         capture = injection.Capture(blocks, modules, stop_at=deepest + 1 if deepest + 1 < self.num_layers else None)
         with torch.no_grad(), injection.capturing(capture):
-            self.model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+            out = self.model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+            capture.final_hidden = out.last_hidden_state if final else None
         return capture
+
+    def next_token_nll(self, hidden: Tensor, input_ids: Tensor) -> Tensor:
+        """How surprised the model is by each token's successor, in nats, ``(batch, seq)``, from
+        the last hidden states; the last position has no successor, so its value means nothing.
+
+        One sequence at a time, so the vocabulary logits of a batch of long chunks never sit in
+        memory together.
+        """
+        successors = torch.roll(input_ids, -1, dims=1)
+        with torch.no_grad():
+            rows = [torch.log_softmax(self.logits(h).float(), dim=-1).gather(-1, s.unsqueeze(-1)).squeeze(-1)
+                    for h, s in zip(hidden, successors, strict=True)]
+        return -torch.stack(rows)
 
     def embed(self, input_ids: Tensor) -> Tensor:
         """Input embeddings of token ids, ``(..., hidden)``."""

@@ -66,8 +66,9 @@ def context_distill(
     Returns the trained adapter and its costs: losses, sizes and the split of the time between
     the teacher pass and the steps. ``snapshots``: step counts at which a copy of the adapter is
     also kept, in ``info["snapshots"]`` with its wall time so far (teacher included) in
-    ``info["seconds_at"]``, so one run gives a learning curve. The default ``lr`` scored best of
-    1e-3 / 1e-2 / 3e-2 on development fact documents (BENCHMARKS.md).
+    ``info["seconds_at"]``, so one run gives a learning curve. The default ``lr`` came from a
+    1e-3 / 1e-2 / 3e-2 comparison on development fact documents whose figures were lost with the
+    session that ran it; `lora-memory eval doc2lora --cd-lr` reruns it.
     """
     device = backbone.device
     start = time.perf_counter()

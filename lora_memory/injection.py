@@ -39,6 +39,8 @@ class Capture:
         stop_at: block index at which the forward pass is abandoned (early exit), or None.
         block_inputs: filled with ``layer -> (batch, seq, hidden)``.
         module_inputs: filled with ``(layer, name) -> (batch, seq, d_in)``.
+        final_hidden: the decoder's output ``(batch, seq, hidden)`` (after the final norm), kept
+            by `Backbone.capture` when asked for; None after an early exit.
     """
 
     blocks: frozenset[int] = frozenset()
@@ -46,6 +48,7 @@ class Capture:
     stop_at: int | None = None
     block_inputs: dict[int, Tensor] = field(default_factory=dict)
     module_inputs: dict[tuple[int, str], Tensor] = field(default_factory=dict)
+    final_hidden: Tensor | None = None
 
 
 def _block_pre_hook(layer: int):

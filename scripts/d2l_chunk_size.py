@@ -4,10 +4,12 @@ Every chunk gets the network's full rank, so a document cut finer stores more of
 chunk size, held-out fact documents (3 facts, 3 distractors) and, optionally, needle documents are
 internalized with the shipped checkpoint and asked (answers up to 32 tokens). Size 0 is the
 default `internalize` picks (`spread_chunk_tokens`); ``--blind`` cuts anywhere instead of between
-sentences. Figures quoted in BENCHMARKS.md ("Chunk size"):
+sentences; ``--surprise-rows`` / ``--surprise-nats`` override the checkpoint's surprise rows.
+Figures quoted in BENCHMARKS.md ("Chunk size", "Surprise rows"):
 
     OMP_NUM_THREADS=2 python scripts/d2l_chunk_size.py --sizes 512,96,64,48,32 --facts 32 --seed 4242
     OMP_NUM_THREADS=2 python scripts/d2l_chunk_size.py --sizes 64,32 --facts 0 --niah 256,1024 --depths 10
+    OMP_NUM_THREADS=1 python scripts/d2l_chunk_size.py --sizes 0 --facts 32 --seed 99 --surprise-rows 32 --surprise-nats 2
 """
 
 from __future__ import annotations
@@ -38,20 +40,26 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every adapter's B @ A by this")
     parser.add_argument("--checkpoint", default="", help="a Doc-to-LoRA checkpoint (default: the shipped one)")
     parser.add_argument("--show", action="store_true", help="print every fact answer beside its gold answer")
+    parser.add_argument("--niah-seed", type=int, default=1234, help="seeds the needle documents (1234: the evaluation's)")
+    parser.add_argument("--surprise-rows", type=int, default=None, help="override the checkpoint's surprise rows per chunk")
+    parser.add_argument("--surprise-nats", type=float, default=None, help="override the checkpoint's surprise threshold")
     args = parser.parse_args()
     backbone = Backbone.load(None)
     if args.blind:
         backbone.sentence_breaks = frozenset()  # the cached property, replaced: no preferred cuts
     net = load_checkpoint(args.checkpoint, backbone, kind="doc2lora") if args.checkpoint else load_default("doc2lora", backbone)
+    overrides = {"surprise_rows": args.surprise_rows, "surprise_nats": args.surprise_nats}
+    net.config = dataclasses.replace(net.config, **{k: v for k, v in overrides.items() if v is not None})
     rng = random.Random(args.seed)
     facts = [fact_sample(rng, "heldout", n_facts=3, n_distractors=3) for _ in range(args.facts)]
-    grid = niah_samples(backbone, [int(n) for n in args.niah.split(",") if n], args.depths, 1234)
+    grid = niah_samples(backbone, [int(n) for n in args.niah.split(",") if n], args.depths, args.niah_seed)
     for size in (int(s) for s in args.sizes.split(",")):
         def adapter(doc, size=size):
             made = internalize(backbone, net, doc.document, chunk_tokens=size or None)
             return dataclasses.replace(made, scale=made.scale * args.scale)
 
         row: dict = {"chunk_tokens": size or "default", "blind": args.blind, "scale": args.scale,
+                     "surprise_rows": net.config.surprise_rows, "surprise_nats": net.config.surprise_nats,
                      "threads": torch.get_num_threads()}
         if facts:
             records = answer_samples(backbone, facts, "doc2lora", net, adapter_for=adapter, max_new_tokens=32)

@@ -178,3 +178,42 @@ def test_internalize_keeps_only_the_strongest_chunks_past_max_chunks(lively, liv
     for layer in full.layers:
         torch.testing.assert_close(capped.delta_weight("down_proj", layer), expected.delta_weight("down_proj", layer))
     assert "chunks_kept" not in internalize(lively, lively_net, DOC, chunk_tokens=16, max_chunks=chunks).metadata
+
+
+def test_next_token_nll_is_the_cross_entropy_of_each_successor(backbone):
+    ids, mask = backbone.pad([backbone.tokenize(DOC)[:20]])
+    capture = backbone.capture(ids, mask, final=True)
+    nll = backbone.next_token_nll(capture.final_hidden, ids)
+    expected = torch.nn.functional.cross_entropy(backbone.forward_logits(ids, mask)[0, :-1], ids[0, 1:], reduction="none")
+    torch.testing.assert_close(nll[0, :-1], expected, rtol=1e-4, atol=1e-4)
+    assert backbone.capture(ids, mask, blocks={0}).final_hidden is None  # only on request
+
+
+def test_surprise_rows_select_the_most_surprising_successors(backbone):
+    net = fresh("doc2lora", backbone, rank=4, surprise_rows=3, surprise_nats=1.0)
+    feats = encode_chunks(backbone, net, [backbone.tokenize(DOC)[:12], backbone.tokenize(DOC)[:5]])
+    nll = torch.zeros_like(feats.next_nll)
+    nll[0, [2, 7]] = torch.tensor([5.0, 3.0])  # two tokens above the threshold in chunk 0 ...
+    nll[0, 4] = 0.5  # ... one below it
+    nll[1, 4] = 9.0  # the last real token of chunk 1: it has no successor inside the chunk
+    feats.next_nll = nll
+    rows = net.surprise_selection(feats)
+    assert rows.shape == (2, 3, 12)
+    assert rows[0, 0, 2] == 1 and rows[0, 1, 7] == 1 and rows[0].sum() == 2  # most surprising first, one-hot
+    assert rows[1].sum() == 0  # nothing qualifies: the rows stay zero (a rank row that adds nothing)
+    assert net.attention(feats).shape == (2, 4 + 3, 12)
+
+
+def test_surprise_rows_add_rank_and_survive_a_checkpoint(backbone, tmp_path):
+    from lora_memory.hypernets.checkpoint import load_checkpoint, save_checkpoint
+
+    net = fresh("doc2lora", backbone, chunk_tokens=40, rank=4, surprise_rows=6, surprise_nats=0.0, b_scale_init=1.0)
+    plain = fresh("doc2lora", backbone, chunk_tokens=40, rank=4, b_scale_init=1.0)
+    assert net.state_dict().keys() == plain.state_dict().keys()  # no new weights: old checkpoints can use them
+    adapter = internalize(backbone, net, DOC, compress=False)
+    assert adapter.rank() == adapter.metadata["chunks"] * (4 + 6)
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "s.safetensors", net), backbone)
+    assert loaded.config.surprise_rows == 6
+    layer = net.layers[-1]
+    torch.testing.assert_close(internalize(backbone, loaded, DOC).delta_weight("down_proj", layer),
+                               internalize(backbone, net, DOC).delta_weight("down_proj", layer))

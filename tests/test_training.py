@@ -114,3 +114,18 @@ def test_training_cuts_chunks_between_sentences_as_serving_does(backbone):
         counts.add(len(chunks))
     assert len(counts) > 1  # the chunk count is sampled
     assert whole  # some samples cut only between sentences, which blind equal cuts of this text never do
+
+
+def test_training_with_surprise_rows_reaches_the_maps_through_them(backbone, tmp_path):
+    """Surprise rows are trainable rows like the queries' (same maps, same scales)."""
+    from lora_memory.hypernets.checkpoint import read_header
+
+    net = fresh("doc2lora", backbone, rank=4, null_slot=True, surprise_rows=8, surprise_nats=0.0, b_scale_init=0.1)
+    with torch.no_grad():
+        net.null_score.fill_(30.0)  # the queries select nothing: any gradient on a_map comes through the surprise rows
+    net.train().requires_grad_(True)
+    loss, _ = doc2lora_loss(backbone, net, DOCS, random.Random(0), _config(tmp_path))
+    loss.backward()
+    assert torch.isfinite(loss) and net.a_map.weight.grad.abs().sum() > 1e-6  # without surprise rows: ~1e-15
+    run = train(_config(tmp_path, surprise_rows=8, steps=2, eval_every=0), backbone)
+    assert read_header(run / "hypernet.safetensors")["config"]["surprise_rows"] == 8

@@ -49,6 +49,8 @@ class ChunkFeatures:
         next_embeddings: input embedding of the NEXT token ``(chunks, tokens, hidden)``; zero where
             there is none.
         next_mask: ``(chunks, tokens)``, 1 where a next token exists inside the chunk.
+        next_nll: ``(chunks, tokens)``, the backbone's surprise at the next token (nats; 0 where
+            there is none), when the architecture asks for it; else None.
     """
 
     input_ids: Tensor
@@ -57,14 +59,17 @@ class ChunkFeatures:
     module_inputs: dict[tuple[int, str], Tensor]
     next_embeddings: Tensor
     next_mask: Tensor
+    next_nll: Tensor | None = None
 
 
 @dataclass(frozen=True)
 class FeatureRequest:
-    """Which activations an architecture reads (captured in one early-exit forward pass)."""
+    """Which activations an architecture reads (captured in one early-exit forward pass);
+    ``next_nll`` runs the pass to the end for the backbone's surprise at every next token."""
 
     blocks: frozenset[int] = frozenset()
     modules: frozenset[tuple[int, str]] = frozenset()
+    next_nll: bool = False
 
 
 class DocToLoRA(Hypernetwork):
@@ -99,13 +104,14 @@ def encode_chunks(backbone: Backbone, hypernet: DocToLoRA, chunks: Sequence[Sequ
     """Run the frozen backbone over chunks and collect what ``hypernet`` reads (no gradients)."""
     request = hypernet.feature_request()
     ids, mask = backbone.pad(chunks, side="right")
-    capture = backbone.capture(ids, mask, blocks=request.blocks, modules=request.modules)
+    capture = backbone.capture(ids, mask, blocks=request.blocks, modules=request.modules, final=request.next_nll)
     with torch.no_grad():
         next_ids = torch.roll(ids, -1, dims=1)
         next_mask = torch.roll(mask, -1, dims=1) * mask
         next_mask[:, -1] = 0
         next_emb = backbone.embed(next_ids) * next_mask.unsqueeze(-1).to(backbone.dtype)
-    return ChunkFeatures(ids, mask, capture.block_inputs, capture.module_inputs, next_emb, next_mask)
+        nll = backbone.next_token_nll(capture.final_hidden, ids) * next_mask if request.next_nll else None
+    return ChunkFeatures(ids, mask, capture.block_inputs, capture.module_inputs, next_emb, next_mask, nll)
 
 
 def chunk_adapters(backbone: Backbone, hypernet: DocToLoRA, chunks: Sequence[Sequence[int]], group: int = 8) -> AdapterBatch:

@@ -7,6 +7,13 @@ of the target module at layer l, and row j of B is the attention-weighted embedd
 token. With tied input/output embeddings, B writes "say this token next" whenever the state looks
 like it did at the selected tokens: in-context copying stored in weights. The network only learns
 which tokens matter (queries, keys) and how to align them (maps initialised to identity).
+
+Learned queries are few, so a dense chunk (a made-up name, a date and a place in one sentence)
+has more transitions worth storing than queries to select them. ``surprise_rows`` adds rows for
+the tokens whose successor the backbone itself found hardest to predict: what the model could not
+have guessed is what the adapter must carry, and repeated filler (predictable after one pass)
+stays out. These rows go through the same maps and scales, so a checkpoint trained without them
+can use them as it is.
 """
 
 from __future__ import annotations
@@ -42,6 +49,11 @@ class FastWeightConfig(ConfigMixin):
             shrinks that rank's B, so a chunk without what a query looks for adds (almost) nothing.
             Without it every chunk writes full-strength rows, and the rows of many filler chunks
             drown the one that holds the answer once a long document is concatenated.
+        surprise_rows: extra rank rows per chunk, one on each of the tokens whose next token the
+            backbone found most surprising (0 = none). Held-out facts 19.8% -> 28-34% with the
+            session-2 weights, needles unchanged (BENCHMARKS.md, "Surprise rows").
+        surprise_nats: a token gets a surprise row only if its successor costs the backbone more
+            than this many nats; fewer such tokens leave rows at zero.
     """
 
     layers: tuple[int, ...] = field(default_factory=tuple)
@@ -51,6 +63,8 @@ class FastWeightConfig(ConfigMixin):
     chunk_tokens: int = 512
     b_scale_init: float = 0.0
     null_slot: bool = False
+    surprise_rows: int = 0
+    surprise_nats: float = 2.0
 
 
 class FastWeightDocToLoRA(DocToLoRA):
@@ -85,11 +99,32 @@ class FastWeightDocToLoRA(DocToLoRA):
         return FeatureRequest(
             blocks=frozenset({min(self.layers)}),
             modules=frozenset((layer, self.target) for layer in self.layers),
+            next_nll=self.config.surprise_rows > 0,
         )
 
     def attention(self, features: ChunkFeatures) -> torch.Tensor:
-        """Which tokens each query selects, ``(chunks, rank, tokens)``; rows sum to one, or less
-        with the null slot (the rest is the slot's)."""
+        """Which tokens each rank row selects, ``(chunks, rank + surprise_rows, tokens)``: the
+        queries' rows sum to one, or less with the null slot (the rest is the slot's), then the
+        one-hot `surprise_selection` rows."""
+        selected = self.query_attention(features)
+        if not self.config.surprise_rows:
+            return selected
+        return torch.cat([selected, self.surprise_selection(features)], dim=1)
+
+    def surprise_selection(self, features: ChunkFeatures) -> torch.Tensor:
+        """``(chunks, surprise_rows, tokens)``: one-hot rows on the tokens with the most surprising
+        successors (above ``surprise_nats``), most surprising first; zero rows when fewer qualify."""
+        if features.next_nll is None:
+            raise ValueError("surprise rows need ChunkFeatures.next_nll (encode_chunks fills it on request)")
+        rows = self.config.surprise_rows
+        nll = features.next_nll.float().masked_fill(~features.next_mask.bool(), -1.0)
+        top = nll.topk(min(rows, nll.shape[1]), dim=1)
+        selection = nll.new_zeros(nll.shape[0], rows, nll.shape[1])
+        hot = (top.values > self.config.surprise_nats).to(selection.dtype)
+        return selection.scatter_(2, top.indices.unsqueeze(-1), hot.unsqueeze(-1))
+
+    def query_attention(self, features: ChunkFeatures) -> torch.Tensor:
+        """Which tokens each learned query selects, ``(chunks, rank, tokens)``."""
         keys = self.key_proj(self.key_norm(features.block_inputs[min(self.layers)].float()))  # (b, t, k)
         scores = torch.einsum("rk,btk->brt", self.queries, keys) / math.sqrt(self.config.key_dim)
         scores = scores.masked_fill(~features.next_mask.bool().unsqueeze(1), float("-inf"))

@@ -50,6 +50,9 @@ class Doc2LoRATrainConfig(ConfigMixin):
         b_scale_init: B's scale at step 0; above 0 so the token selection learns from step 1.
         null_slot: fast_weight only: queries may attend to "nothing here", so chunks without the
             answer stay quiet when a long document's chunk adapters are concatenated.
+        surprise_rows: fast_weight only: extra rows per chunk on the tokens with the most
+            surprising successors (0 = none; the shipped network uses 32 at inference).
+        surprise_nats: fast_weight only: the surprise a successor needs for a row.
         init_from: start from this checkpoint's weights (parameters it lacks, such as a newly
             enabled null slot, keep their initialisation); ignored when the run resumes.
         chunk_tokens: chunk length at inference, stored in the checkpoint.
@@ -81,6 +84,8 @@ class Doc2LoRATrainConfig(ConfigMixin):
     rank: int = 16
     b_scale_init: float = 0.1
     null_slot: bool = True
+    surprise_rows: int = 0
+    surprise_nats: float = 2.0
     init_from: str | None = None
     chunk_tokens: int = 512
     steps: int = 300
@@ -203,7 +208,8 @@ def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731
 
     def make_net() -> DocToLoRA:
-        extra = {"null_slot": config.null_slot} if config.arch == "fast_weight" else {}
+        extra = ({"null_slot": config.null_slot, "surprise_rows": config.surprise_rows,
+                  "surprise_nats": config.surprise_nats} if config.arch == "fast_weight" else {})
         net = fresh("doc2lora", backbone, arch=config.arch, seed=config.seed, rank=config.rank,
                     chunk_tokens=config.chunk_tokens, b_scale_init=config.b_scale_init, **extra)
         if config.init_from:
