@@ -40,9 +40,9 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every adapter's B @ A by this")
     parser.add_argument("--checkpoint", default="", help="a Doc-to-LoRA checkpoint (default: the shipped one)")
     parser.add_argument("--show", action="store_true", help="print every fact answer beside its gold answer")
-    parser.add_argument("--niah-seed", type=int, default=1234, help="seeds the needle documents (1234: the evaluation's)")
-    parser.add_argument("--surprise-rows", type=int, default=None, help="override the checkpoint's surprise rows per chunk")
-    parser.add_argument("--surprise-nats", type=float, default=None, help="override the checkpoint's surprise threshold")
+    parser.add_argument("--niah-seed", type=int, default=1234, help="seeds the needles (1234: the evaluation's)")
+    parser.add_argument("--surprise-rows", type=int, default=None, help="override the checkpoint's rows per chunk")
+    parser.add_argument("--surprise-nats", type=float, default=None, help="override the checkpoint's threshold")
     args = parser.parse_args()
     backbone = Backbone.load(None)
     if args.blind:

@@ -184,7 +184,8 @@ def test_next_token_nll_is_the_cross_entropy_of_each_successor(backbone):
     ids, mask = backbone.pad([backbone.tokenize(DOC)[:20]])
     capture = backbone.capture(ids, mask, final=True)
     nll = backbone.next_token_nll(capture.final_hidden, ids)
-    expected = torch.nn.functional.cross_entropy(backbone.forward_logits(ids, mask)[0, :-1], ids[0, 1:], reduction="none")
+    logits = backbone.forward_logits(ids, mask)[0, :-1]
+    expected = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none")
     torch.testing.assert_close(nll[0, :-1], expected, rtol=1e-4, atol=1e-4)
     assert backbone.capture(ids, mask, blocks={0}).final_hidden is None  # only on request
 
