@@ -113,15 +113,18 @@ def cmd_bench(args: argparse.Namespace) -> None:
 def merged_evaluation(paths: Sequence[str]) -> dict | None:
     """The card's summary of one or more eval results.json files (an evaluation run in parts).
 
-    Each part's methods are added to the summary; a method two parts both scored takes the later one.
+    Cells are merged by method and length (or score): a cell two parts both measured takes the
+    later part's value, so a rerun of some lengths updates them and keeps the others.
     """
     evaluation: dict = {}
     for path in paths:
         results = json.loads(Path(path).read_text())
         for key in ("niah_by_length", "facts", "cd", "summary"):
-            if results.get(key):
-                evaluation.setdefault(key, {}).update(results[key])
-    return evaluation or None
+            part = evaluation.setdefault(key, {}) if results.get(key) else {}
+            for name, value in (results.get(key) or {}).items():
+                merge = isinstance(value, dict) and isinstance(part.get(name), dict)
+                part[name] = {**part[name], **value} if merge else value
+    return {k: v for k, v in evaluation.items() if v} or None
 
 
 def cmd_ship(args: argparse.Namespace) -> None:

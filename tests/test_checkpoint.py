@@ -99,13 +99,15 @@ def test_ship_installs_the_checkpoint_with_its_card(backbone, tmp_path, monkeypa
 def test_ship_merges_an_evaluation_run_in_parts(tmp_path):
     from lora_memory.cli import merged_evaluation
 
-    grid = {"niah_by_length": {"doc2lora": {"256": 1.0}}, "facts": {"doc2lora": {"exact": 0.2}}, "cd": {}}
+    grid = {"niah_by_length": {"doc2lora": {"256": 1.0, "32768": 0.9}}, "facts": {"doc2lora": {"exact": 0.2}},
+            "cd": {}}
     curve = {"niah_by_length": {}, "facts": {"cd_5_steps": {"exact": 0.4}}, "cd": {"lr": 0.01}}
+    rerun = {"niah_by_length": {"doc2lora": {"256": 0.5}}}
     paths = []
-    for name, part in (("grid.json", grid), ("cd.json", curve)):
+    for name, part in (("grid.json", grid), ("cd.json", curve), ("rerun.json", rerun)):
         (tmp_path / name).write_text(json.dumps(part))
         paths.append(str(tmp_path / name))
     merged = merged_evaluation(paths)
-    assert merged == {"niah_by_length": {"doc2lora": {"256": 1.0}}, "cd": {"lr": 0.01},
+    assert merged == {"niah_by_length": {"doc2lora": {"256": 0.5, "32768": 0.9}}, "cd": {"lr": 0.01},
                       "facts": {"doc2lora": {"exact": 0.2}, "cd_5_steps": {"exact": 0.4}}}
     assert merged_evaluation([]) is None

@@ -6,7 +6,7 @@ import torch
 from lora_memory import AdapterBatch, DocumentError, describe_task, internalize
 from lora_memory.chunking import chunk_token_ids
 from lora_memory.hypernets import encode_chunks, fresh
-from lora_memory.hypernets.doc2lora import assemble
+from lora_memory.hypernets.doc2lora import SPREAD_CHUNKS, assemble
 from lora_memory.hypernets.base import upper_half
 
 DOC = "Ada Quill lives in Port Verin and works as a glassblower; her cat is called Miso. " * 12
@@ -208,13 +208,24 @@ def test_surprise_rows_select_the_most_surprising_successors(backbone):
 def test_surprise_rows_add_rank_and_survive_a_checkpoint(backbone, tmp_path):
     from lora_memory.hypernets.checkpoint import load_checkpoint, save_checkpoint
 
-    net = fresh("doc2lora", backbone, chunk_tokens=40, rank=4, surprise_rows=6, surprise_nats=0.0, b_scale_init=1.0)
-    plain = fresh("doc2lora", backbone, chunk_tokens=40, rank=4, b_scale_init=1.0)
+    net = fresh("doc2lora", backbone, chunk_tokens=64, rank=4, surprise_rows=6, surprise_nats=0.0, b_scale_init=1.0)
+    plain = fresh("doc2lora", backbone, chunk_tokens=64, rank=4, b_scale_init=1.0)
     assert net.state_dict().keys() == plain.state_dict().keys()  # no new weights: old checkpoints can use them
     adapter = internalize(backbone, net, DOC, compress=False)
-    assert adapter.rank() == adapter.metadata["chunks"] * (4 + 6)
+    assert adapter.metadata["chunks"] == SPREAD_CHUNKS and adapter.rank() == SPREAD_CHUNKS * (4 + 6)
     loaded = load_checkpoint(save_checkpoint(tmp_path / "s.safetensors", net), backbone)
     assert loaded.config.surprise_rows == 6
     layer = net.layers[-1]
     torch.testing.assert_close(internalize(backbone, loaded, DOC).delta_weight("down_proj", layer),
                                internalize(backbone, net, DOC).delta_weight("down_proj", layer))
+
+
+def test_long_documents_get_no_surprise_rows(backbone):
+    """Past SPREAD_CHUNKS chunks, every chunk's opening looks surprising (no earlier context): a
+    network with surprise rows then writes exactly the adapter it writes without them."""
+    plain = fresh("doc2lora", backbone, chunk_tokens=32, rank=4, b_scale_init=1.0)
+    net = fresh("doc2lora", backbone, chunk_tokens=32, rank=4, b_scale_init=1.0, surprise_rows=6, surprise_nats=0.0)
+    long, short = internalize(backbone, net, DOC, compress=False), internalize(backbone, plain, DOC, compress=False)
+    assert long.metadata["chunks"] > SPREAD_CHUNKS and long.rank() == short.rank() == long.metadata["chunks"] * 4
+    for layer in net.layers:
+        torch.testing.assert_close(long.delta_weight("down_proj", layer), short.delta_weight("down_proj", layer))

@@ -8,6 +8,7 @@ arXiv 2602.15902, "long documents"). Training and inference share `encode_chunks
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +34,9 @@ MAX_CHUNKS = 8
 MIN_CHUNK_TOKENS = 64
 # Chunks `internalize` spreads over a document by default: needles in 4K tokens were found 10/10
 # in 8 chunks of 512 and 8/10 in 16 of 256 (more filler chunks summed), so only short documents
-# are cut finer than the longest chunk.
+# are cut finer than the longest chunk. Only documents of at most this many chunks get surprise
+# rows: surprise is measured within a chunk, blind to the chunks before it, so in a long document
+# every chunk's opening looks new, and filler rows cost 8K/32K needles (100/100% -> 80/70%).
 SPREAD_CHUNKS = 4
 
 
@@ -100,9 +103,13 @@ class DocToLoRA(Hypernetwork):
         return None
 
 
-def encode_chunks(backbone: Backbone, hypernet: DocToLoRA, chunks: Sequence[Sequence[int]]) -> ChunkFeatures:
-    """Run the frozen backbone over chunks and collect what ``hypernet`` reads (no gradients)."""
+def encode_chunks(
+    backbone: Backbone, hypernet: DocToLoRA, chunks: Sequence[Sequence[int]], surprise: bool = True
+) -> ChunkFeatures:
+    """Run the frozen backbone over chunks and collect what ``hypernet`` reads (no gradients);
+    ``surprise=False`` leaves out the next-token surprise even where the network asks for it."""
     request = hypernet.feature_request()
+    request = dataclasses.replace(request, next_nll=request.next_nll and surprise)
     ids, mask = backbone.pad(chunks, side="right")
     capture = backbone.capture(ids, mask, blocks=request.blocks, modules=request.modules, final=request.next_nll)
     with torch.no_grad():
@@ -201,7 +208,8 @@ def internalize(
     """Turn a document into one LoRA adapter with a single forward pass per chunk.
 
     Chunks are cut between sentences, ``chunk_tokens`` long at most (default: a few over a short
-    document by `spread_chunk_tokens`, else the network's ``chunk_tokens``).
+    document by `spread_chunk_tokens`, else the network's ``chunk_tokens``). A network with
+    surprise rows gets them on documents of at most `SPREAD_CHUNKS` chunks.
 
     Chunks are encoded ``batch_size`` at a time and each batch's adapters are written straight
     into the document's adapter (what `assemble` computes: chunks in order, then the bias), so
@@ -221,7 +229,7 @@ def internalize(
         bias = hypernet.bias_adapter()
         for start in range(0, len(chunks), batch_size):
             batch = chunks[start : start + batch_size]
-            out = hypernet(encode_chunks(backbone, hypernet, batch))
+            out = hypernet(encode_chunks(backbone, hypernet, batch, surprise=len(chunks) <= SPREAD_CHUNKS))
             for m in out.A:
                 a, b = out.A[m], out.B[m]  # (n, layers, r, d_in), (n, layers, d_out, r)
                 n, n_layers, chunk_rank, d_in = a.shape

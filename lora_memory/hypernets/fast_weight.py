@@ -11,9 +11,9 @@ which tokens matter (queries, keys) and how to align them (maps initialised to i
 Learned queries are few, so a dense chunk (a made-up name, a date and a place in one sentence)
 has more transitions worth storing than queries to select them. ``surprise_rows`` adds rows for
 the tokens whose successor the backbone itself found hardest to predict: what the model could not
-have guessed is what the adapter must carry, and repeated filler (predictable after one pass)
-stays out. These rows go through the same maps and scales, so a checkpoint trained without them
-can use them as it is.
+have guessed is what the adapter must carry, and text repeated within the chunk stays out. These
+rows go through the same maps and scales, so a checkpoint trained without them can use them as
+it is. Surprise is measured within a chunk, so `internalize` gives them to short documents only.
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ class FastWeightConfig(ConfigMixin):
             Without it every chunk writes full-strength rows, and the rows of many filler chunks
             drown the one that holds the answer once a long document is concatenated.
         surprise_rows: extra rank rows per chunk, one on each of the tokens whose next token the
-            backbone found most surprising (0 = none). Held-out facts 19.8% -> 28-34% with the
-            session-2 weights, needles unchanged (BENCHMARKS.md, "Surprise rows").
+            backbone found most surprising (0 = none). Held-out facts 18-20% -> 22-34% exact on
+            three sets with the session-2 weights (BENCHMARKS.md, "Surprise rows"); `internalize`
+            gives them to short documents only.
         surprise_nats: a token gets a surprise row only if its successor costs the backbone more
             than this many nats; fewer such tokens leave rows at zero.
     """
@@ -105,9 +106,10 @@ class FastWeightDocToLoRA(DocToLoRA):
     def attention(self, features: ChunkFeatures) -> torch.Tensor:
         """Which tokens each rank row selects, ``(chunks, rank + surprise_rows, tokens)``: the
         queries' rows sum to one, or less with the null slot (the rest is the slot's), then the
-        one-hot `surprise_selection` rows."""
+        one-hot `surprise_selection` rows; only the queries' rows when the features carry no
+        surprise (`encode_chunks` with ``surprise=False``)."""
         selected = self.query_attention(features)
-        if not self.config.surprise_rows:
+        if not self.config.surprise_rows or features.next_nll is None:
             return selected
         return torch.cat([selected, self.surprise_selection(features)], dim=1)
 
