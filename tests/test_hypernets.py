@@ -212,7 +212,7 @@ def test_surprise_rows_add_rank_and_survive_a_checkpoint(backbone, tmp_path):
     plain = fresh("doc2lora", backbone, chunk_tokens=64, rank=4, b_scale_init=1.0)
     assert net.state_dict().keys() == plain.state_dict().keys()  # no new weights: old checkpoints can use them
     adapter = internalize(backbone, net, DOC, compress=False)
-    assert adapter.metadata["chunks"] == SPREAD_CHUNKS and adapter.rank() == SPREAD_CHUNKS * (4 + 6)
+    assert adapter.rank() == adapter.metadata["chunks"] * (4 + 6)
     loaded = load_checkpoint(save_checkpoint(tmp_path / "s.safetensors", net), backbone)
     assert loaded.config.surprise_rows == 6
     layer = net.layers[-1]
@@ -221,11 +221,12 @@ def test_surprise_rows_add_rank_and_survive_a_checkpoint(backbone, tmp_path):
 
 
 def test_long_documents_get_no_surprise_rows(backbone):
-    """Past SPREAD_CHUNKS chunks, every chunk's opening looks surprising (no earlier context): a
-    network with surprise rows then writes exactly the adapter it writes without them."""
+    """From SPREAD_CHUNKS longest chunks on, every chunk's opening looks surprising (no earlier
+    context): a network with surprise rows then writes exactly the adapter it writes without them."""
+    assert len(backbone.tokenize(DOC)) >= SPREAD_CHUNKS * 32
     plain = fresh("doc2lora", backbone, chunk_tokens=32, rank=4, b_scale_init=1.0)
     net = fresh("doc2lora", backbone, chunk_tokens=32, rank=4, b_scale_init=1.0, surprise_rows=6, surprise_nats=0.0)
     long, short = internalize(backbone, net, DOC, compress=False), internalize(backbone, plain, DOC, compress=False)
-    assert long.metadata["chunks"] > SPREAD_CHUNKS and long.rank() == short.rank() == long.metadata["chunks"] * 4
+    assert long.rank() == short.rank() == long.metadata["chunks"] * 4
     for layer in net.layers:
         torch.testing.assert_close(long.delta_weight("down_proj", layer), short.delta_weight("down_proj", layer))

@@ -34,9 +34,10 @@ MAX_CHUNKS = 8
 MIN_CHUNK_TOKENS = 64
 # Chunks `internalize` spreads over a document by default: needles in 4K tokens were found 10/10
 # in 8 chunks of 512 and 8/10 in 16 of 256 (more filler chunks summed), so only short documents
-# are cut finer than the longest chunk. Only documents of at most this many chunks get surprise
-# rows: surprise is measured within a chunk, blind to the chunks before it, so in a long document
-# every chunk's opening looks new, and filler rows cost 8K/32K needles (100/100% -> 80/70%).
+# are cut finer than the longest chunk. Only documents shorter than this many longest chunks (2K
+# tokens for the shipped network) get surprise rows: surprise is measured within a chunk, blind to
+# the chunks before it, so in a long document every chunk's opening looks new, and filler rows
+# cost needles (8K/32K: 100/100% -> 80/70%; 2K: 10/10 -> 9/10).
 SPREAD_CHUNKS = 4
 
 
@@ -209,7 +210,7 @@ def internalize(
 
     Chunks are cut between sentences, ``chunk_tokens`` long at most (default: a few over a short
     document by `spread_chunk_tokens`, else the network's ``chunk_tokens``). A network with
-    surprise rows gets them on documents of at most `SPREAD_CHUNKS` chunks.
+    surprise rows gets them on documents shorter than `SPREAD_CHUNKS` of its longest chunks.
 
     Chunks are encoded ``batch_size`` at a time and each batch's adapters are written straight
     into the document's adapter (what `assemble` computes: chunks in order, then the bias), so
@@ -222,6 +223,7 @@ def internalize(
     ids = document_token_ids(backbone, text, max_tokens)
     size = chunk_tokens or spread_chunk_tokens(len(ids), hypernet.chunk_tokens)
     chunks = chunk_token_ids(ids, size, backbone.sentence_breaks)
+    short = len(ids) < SPREAD_CHUNKS * hypernet.chunk_tokens
     A: dict[str, Tensor] = {}
     B: dict[str, Tensor] = {}
     filled: dict[str, int] = {}
@@ -229,7 +231,7 @@ def internalize(
         bias = hypernet.bias_adapter()
         for start in range(0, len(chunks), batch_size):
             batch = chunks[start : start + batch_size]
-            out = hypernet(encode_chunks(backbone, hypernet, batch, surprise=len(chunks) <= SPREAD_CHUNKS))
+            out = hypernet(encode_chunks(backbone, hypernet, batch, surprise=short))
             for m in out.A:
                 a, b = out.A[m], out.B[m]  # (n, layers, r, d_in), (n, layers, d_out, r)
                 n, n_layers, chunk_rank, d_in = a.shape
