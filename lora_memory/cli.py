@@ -120,7 +120,7 @@ def merged_evaluation(paths: Sequence[str]) -> dict | None:
     for path in paths:
         results = json.loads(Path(path).read_text())
         for key in ("niah_by_length", "facts", "cd", "summary"):
-            part = evaluation.setdefault(key, {}) if results.get(key) else {}
+            part = evaluation.setdefault(key, {})
             for name, value in (results.get(key) or {}).items():
                 merge = isinstance(value, dict) and isinstance(part.get(name), dict)
                 part[name] = {**part[name], **value} if merge else value

@@ -116,8 +116,6 @@ class FastWeightDocToLoRA(DocToLoRA):
     def surprise_selection(self, features: ChunkFeatures) -> torch.Tensor:
         """``(chunks, surprise_rows, tokens)``: one-hot rows on the tokens with the most surprising
         successors (above ``surprise_nats``), most surprising first; zero rows when fewer qualify."""
-        if features.next_nll is None:
-            raise ValueError("surprise rows need ChunkFeatures.next_nll (encode_chunks fills it on request)")
         rows = self.config.surprise_rows
         nll = features.next_nll.float().masked_fill(~features.next_mask.bool(), -1.0)
         top = nll.topk(min(rows, nll.shape[1]), dim=1)
