@@ -10,6 +10,7 @@ Figures quoted in BENCHMARKS.md ("Chunk size", "Surprise rows"):
     OMP_NUM_THREADS=2 python scripts/d2l_chunk_size.py --sizes 512,96,64,48,32 --facts 32 --seed 4242
     OMP_NUM_THREADS=2 python scripts/d2l_chunk_size.py --sizes 64,32 --facts 0 --niah 256,1024 --depths 10
     OMP_NUM_THREADS=1 python scripts/d2l_chunk_size.py --sizes 0 --facts 32 --seed 99 --surprise-rows 32 --surprise-nats 2
+    OMP_NUM_THREADS=1 python scripts/d2l_chunk_size.py --sizes 0 --facts 24 --seed 1235   # the evaluation's facts
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import dataclasses
 import json
 import random
+import time
 
 import torch
 
@@ -54,8 +56,12 @@ def main() -> None:
     facts = [fact_sample(rng, "heldout", n_facts=3, n_distractors=3) for _ in range(args.facts)]
     grid = niah_samples(backbone, [int(n) for n in args.niah.split(",") if n], args.depths, args.niah_seed)
     for size in (int(s) for s in args.sizes.split(",")):
-        def adapter(doc, size=size):
+        spent: list[tuple[float, int]] = []  # (internalize seconds, adapter rank) per fact document
+
+        def adapter(doc, size=size, spent=spent):
+            start = time.perf_counter()
             made = internalize(backbone, net, doc.document, chunk_tokens=size or None)
+            spent.append((time.perf_counter() - start, made.rank()))
             return dataclasses.replace(made, scale=made.scale * args.scale)
 
         row: dict = {"chunk_tokens": size or "default", "blind": args.blind, "scale": args.scale,
@@ -66,7 +72,9 @@ def main() -> None:
             s = summarize(records)
             if args.show:
                 row["answers"] = [(r["gold"], r["prediction"][:40]) for r in records]
-            row["facts"] = {"questions": 3 * len(facts), "exact": round(s["all_exact"], 3), "f1": round(s["all_f1"], 3)}
+            row["facts"] = {"questions": 3 * len(facts), "exact": round(s["all_exact"], 3), "f1": round(s["all_f1"], 3),
+                            "internalize_s": round(sum(t for t, _ in spent) / len(spent), 3),
+                            "ranks": sorted({r for _, r in spent})}
         if grid:
             records = answer_samples(backbone, [d for _, _, d in grid], "doc2lora", net, adapter_for=adapter,
                                      max_new_tokens=32)

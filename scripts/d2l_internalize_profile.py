@@ -1,0 +1,52 @@
+"""Where `internalize`'s time goes on one needle document: backbone pass, next-token surprise,
+network, chunk selection and folding (seconds of the two calls after a warm-up).
+
+    python scripts/d2l_internalize_profile.py --tokens 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from lora_memory.adapter import LoraAdapter
+from lora_memory.backbone import Backbone
+from lora_memory.evaluation.doc2lora_eval import niah_samples
+from lora_memory.hypernets import doc2lora
+from lora_memory.hypernets.checkpoint import load_default
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=1024, help="needle document length")
+    args = parser.parse_args()
+    backbone = Backbone.load(None)
+    net = load_default("doc2lora", backbone)
+    document = niah_samples(backbone, [args.tokens], 1, 5)[0][2].document
+    spent: dict[str, float] = {}
+
+    def timed(name, fn):
+        def run(*a, **k):
+            start = time.perf_counter()
+            out = fn(*a, **k)
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+            return out
+        return run
+
+    doc2lora.encode_chunks = timed("encode (backbone pass + surprise)", doc2lora.encode_chunks)
+    backbone.next_token_nll = timed("surprise (output head)", backbone.next_token_nll)
+    net.forward = timed("network", net.forward)
+    LoraAdapter.strongest_chunks = timed("strongest chunks", LoraAdapter.strongest_chunks)
+    LoraAdapter.chunks_folded = timed("folding", LoraAdapter.chunks_folded)
+    doc2lora.internalize(backbone, net, document)
+    for _ in range(2):
+        spent.clear()
+        start = time.perf_counter()
+        adapter = doc2lora.internalize(backbone, net, document)
+        row = {"total": round(time.perf_counter() - start, 2), **{k: round(v, 2) for k, v in spent.items()}}
+        print(json.dumps({**row, "rank": adapter.rank(), "chunks": adapter.metadata["chunks"]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
