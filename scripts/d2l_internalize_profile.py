@@ -15,6 +15,7 @@ from lora_memory.backbone import Backbone
 from lora_memory.evaluation.doc2lora_eval import niah_samples
 from lora_memory.hypernets import doc2lora
 from lora_memory.hypernets.checkpoint import load_default
+from profile_d2l_step import SECONDS, timed  # the training-step profile's timer (scripts/ is on the path)
 
 
 def main() -> None:
@@ -24,16 +25,6 @@ def main() -> None:
     backbone = Backbone.load(None)
     net = load_default("doc2lora", backbone)
     document = niah_samples(backbone, [args.tokens], 1, 5)[0][2].document
-    spent: dict[str, float] = {}
-
-    def timed(name, fn):
-        def run(*a, **k):
-            start = time.perf_counter()
-            out = fn(*a, **k)
-            spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
-            return out
-        return run
-
     doc2lora.encode_chunks = timed("encode (backbone pass + surprise)", doc2lora.encode_chunks)
     backbone.next_token_nll = timed("surprise (output head)", backbone.next_token_nll)
     net.forward = timed("network", net.forward)
@@ -41,10 +32,10 @@ def main() -> None:
     LoraAdapter.chunks_folded = timed("folding", LoraAdapter.chunks_folded)
     doc2lora.internalize(backbone, net, document)
     for _ in range(2):
-        spent.clear()
+        SECONDS.clear()
         start = time.perf_counter()
         adapter = doc2lora.internalize(backbone, net, document)
-        row = {"total": round(time.perf_counter() - start, 2), **{k: round(v, 2) for k, v in spent.items()}}
+        row = {"total": round(time.perf_counter() - start, 2), **{k: round(v, 2) for k, v in SECONDS.items()}}
         print(json.dumps({**row, "rank": adapter.rank(), "chunks": adapter.metadata["chunks"]}), flush=True)
 
 
