@@ -7,6 +7,7 @@ target module ``m`` the weight update is ``delta_W = scale * B[m][l] @ A[m][l]``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -241,19 +242,30 @@ class AdapterBatch:
         A: module -> ``(batch, layers, rank, d_in)``.
         B: module -> ``(batch, layers, d_out, rank)``.
         layers: decoder block indices of dim 1.
+        repeats: adapter ``i`` serves the next ``repeats[i]`` consecutive sequences of the forward
+            batch (None = one each). Training asks several questions of one document this way
+            without copying its adapter per question, which cost more than the whole backbone.
     """
 
     A: Mapping[str, Tensor]
     B: Mapping[str, Tensor]
     layers: tuple[int, ...]
+    repeats: tuple[int, ...] | None = None
 
     @property
     def batch_size(self) -> int:
         return int(next(iter(self.A.values())).shape[0])
 
+    @functools.cached_property
+    def by_layer(self) -> dict[str, tuple[tuple[Tensor, ...], tuple[Tensor, ...]]]:
+        """module -> (A of each layer, B of each layer), views unbound once per batch: indexing a
+        layer per forward hook made backward fill a full-size zero gradient for every layer."""
+        return {m: (self.A[m].unbind(1), self.B[m].unbind(1)) for m in self.A}
+
     def to(self, device: torch.device | str) -> AdapterBatch:
         return AdapterBatch(
-            {k: v.to(device) for k, v in self.A.items()}, {k: v.to(device) for k, v in self.B.items()}, self.layers
+            {k: v.to(device) for k, v in self.A.items()}, {k: v.to(device) for k, v in self.B.items()}, self.layers,
+            self.repeats,
         )
 
     def to_adapter(self, index: int = 0, base_model: str = "", metadata: Mapping[str, Any] | None = None) -> LoraAdapter:

@@ -77,20 +77,40 @@ def _linear_hook(layer: int, name: str):
             return None
         x = args[0]
         i = batch.layers.index(layer)
-        a = batch.A[name][:, i].to(x.dtype)  # (batch, rank, d_in)
-        b = batch.B[name][:, i].to(x.dtype)  # (batch, d_out, rank)
-        if x.shape[0] != a.shape[0]:
-            # generate() with several sequences per prompt repeats each sample consecutively
-            if x.shape[0] % a.shape[0]:
-                raise AdapterFormatError(
-                    f"batch of {x.shape[0]} sequences cannot carry {a.shape[0]} per-sample adapters"
-                )
-            reps = x.shape[0] // a.shape[0]
-            a, b = a.repeat_interleave(reps, 0), b.repeat_interleave(reps, 0)
-        h = torch.einsum("bsi,bri->bsr", x, a)  # (batch, seq, rank)
-        return output + torch.einsum("bsr,bor->bso", h, b)  # (batch, seq, d_out)
+        a_layers, b_layers = batch.by_layer[name]
+        a = a_layers[i].to(x.dtype)  # (batch, rank, d_in)
+        b = b_layers[i].to(x.dtype)  # (batch, d_out, rank)
+        return output + lora_delta(x, a, b, _repeats(batch, x.shape[0]))
 
     return hook
+
+
+def lora_delta(x: Tensor, a: Tensor, b: Tensor, repeats: tuple[int, ...] | None = None) -> Tensor:
+    """``B_i @ A_i`` applied to the sequences of sample ``i``: ``x`` is ``(n, seq, d_in)``, ``a``
+    ``(adapters, rank, d_in)``, ``b`` ``(adapters, d_out, rank)``; adapter ``i`` serves the next
+    ``repeats[i]`` sequences (None: one each), read in place rather than copied per sequence."""
+    if repeats is None:
+        h = torch.einsum("bsi,bri->bsr", x, a)  # (batch, seq, rank)
+        return torch.einsum("bsr,bor->bso", h, b)  # (batch, seq, d_out)
+    parts = x.split(list(repeats))
+    return torch.cat([(xi @ ai.transpose(0, 1)) @ bi.transpose(0, 1) for xi, ai, bi in zip(parts, a, b, strict=True)])
+
+
+def _repeats(batch: AdapterBatch, sequences: int) -> tuple[int, ...] | None:
+    """How many consecutive sequences each adapter serves; generate() with several sequences per
+    prompt repeats each sample consecutively, so a whole multiple also fits."""
+    adapters = batch.batch_size
+    if batch.repeats is not None:
+        if len(batch.repeats) != adapters or sum(batch.repeats) != sequences:
+            raise AdapterFormatError(
+                f"repeats {batch.repeats} do not split a batch of {sequences} sequences over {adapters} adapters"
+            )
+        return batch.repeats
+    if sequences == adapters:
+        return None
+    if sequences % adapters:
+        raise AdapterFormatError(f"batch of {sequences} sequences cannot carry {adapters} per-sample adapters")
+    return (sequences // adapters,) * adapters
 
 
 def install(blocks: nn.ModuleList) -> None:

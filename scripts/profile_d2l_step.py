@@ -1,13 +1,17 @@
 """Where a Doc-to-LoRA training step's time goes: context features, student forward, backward.
 
-One thread, three steps per setting (batch 8, needle + facts, rank 16), short (48-160-token) and
-long (96-1024-token) haystacks; prints the seconds of the third step:
+Three steps per setting (batch 8, needle + facts, rank 16), short (48-160-token) and long
+(96-1024-token) haystacks; prints the seconds of the third step. ``--fine-tune`` profiles the
+session-7 fine-tuning setting instead (64-512 tokens, facts twice as often as needles, up to 4
+chunks, 3 distractor documents, 32 surprise rows):
 
     OMP_NUM_THREADS=1 python scripts/profile_d2l_step.py
+    python scripts/profile_d2l_step.py --fine-tune --threads 2
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import time
 from collections.abc import Callable
@@ -34,19 +38,32 @@ def timed(name: str, fn: Callable) -> Callable:
 
 
 def main() -> None:
-    torch.set_num_threads(1)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fine-tune", action="store_true", help="the session-7 fine-tuning setting")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     backbone = Backbone.load(None, device="cpu")
-    net = fresh("doc2lora", backbone, rank=16, b_scale_init=0.1).train().requires_grad_(True)
+    surprise = 32 if args.fine_tune else 0
+    net = fresh("doc2lora", backbone, rank=16, b_scale_init=0.1, surprise_rows=surprise).train().requires_grad_(True)
     doc2lora.encode_chunks = timed("context features (backbone pass, no grad)", doc2lora.encode_chunks)
     backbone.final_hidden = timed("student forward", backbone.final_hidden)
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731
-    for haystack in ((48, 160), (96, 1024)):
-        config = recipe.Doc2LoRATrainConfig(haystack_min=haystack[0], haystack_max=haystack[1],
-                                            max_train_chunks=2 if haystack[1] < 500 else 4)
+    if args.fine_tune:
+        mix = {"needle": 1.0, "facts": 2.0}
+        settings = [recipe.Doc2LoRATrainConfig(haystack_min=64, haystack_max=512, max_train_chunks=4, distractor_docs=3,
+                                               min_chunk_tokens=24, surprise_rows=surprise)]
+    else:
+        mix = {"needle": 1.0, "facts": 1.0}
+        settings = [recipe.Doc2LoRATrainConfig(haystack_min=low, haystack_max=high,
+                                               max_train_chunks=2 if high < 500 else 4)
+                    for low, high in ((48, 160), (96, 1024))]
+    for config in settings:
+        haystack = (config.haystack_min, config.haystack_max)
         for step in range(3):
             SECONDS.clear()
             rng = random.Random(step)
-            stream = sample_stream(rng.randrange(2**31), "train", {"needle": 1.0, "facts": 1.0}, count, haystack)
+            stream = sample_stream(rng.randrange(2**31), "train", mix, count, haystack)
             docs = [next(stream) for _ in range(8)]
             start = time.perf_counter()
             loss, _ = recipe.doc2lora_loss(backbone, net, docs, rng, config)

@@ -230,3 +230,23 @@ def test_long_documents_get_no_surprise_rows(backbone):
     assert long.rank() == short.rank() == long.metadata["chunks"] * 4
     for layer in net.layers:
         torch.testing.assert_close(long.delta_weight("down_proj", layer), short.delta_weight("down_proj", layer))
+
+
+def test_assemble_concatenates_each_documents_chunks_then_the_bias(backbone):
+    """Documents with different chunk counts: each update is its chunks' updates plus the bias's."""
+    net = fresh("doc2lora", backbone, rank=4, b_scale_init=0.5)
+    ids = backbone.tokenize(DOC)
+    chunks = net(encode_chunks(backbone, net, [ids[:30], ids[30:50], ids[50:80]]))
+    bias = AdapterBatch({m: torch.randn_like(t[:1, :, :2]) for m, t in chunks.A.items()},
+                        {m: torch.randn_like(t[:1, ..., :2]) for m, t in chunks.B.items()}, chunks.layers)
+    docs = assemble(chunks, [[2], [0, 1, 2]], bias)
+
+    def update(batch, i, rows):
+        return torch.einsum("lor,lri->loi", batch.B["down_proj"][i][..., rows], batch.A["down_proj"][i][:, rows])
+
+    every = slice(None)
+    for d, group in enumerate([[2], [0, 1, 2]]):
+        expected = sum(update(chunks, c, every) for c in group) + update(bias, 0, every)
+        torch.testing.assert_close(update(docs, d, every), expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(docs.A["down_proj"][1, :, :4], chunks.A["down_proj"][0])  # chunks in order
+    torch.testing.assert_close(docs.A["down_proj"][1, :, -2:], bias.A["down_proj"][0])  # then the bias

@@ -1,11 +1,14 @@
 """Applying adapters: equals merged weights, per-sample batches equal solo runs, no cross-talk."""
 
 import copy
+import dataclasses
 import threading
 
+import pytest
 import torch
 
 from lora_memory import AdapterBatch, LoraAdapter, generate
+from lora_memory.errors import AdapterFormatError
 from lora_memory.generation import generate_ids
 from lora_memory.injection import Capture, capturing
 from tests.conftest import random_adapter
@@ -112,3 +115,16 @@ def test_capture_records_block_inputs_and_exits_early(backbone):
     with capturing(Capture()) as empty:
         backbone.model(input_ids=ids)
     assert empty.block_inputs == {}
+
+
+def test_repeats_serve_consecutive_sequences_without_copies(backbone):
+    """A document's adapter serving its questions in place equals one copy per question."""
+    adapters = [random_adapter(backbone, rank=3, seed=s, magnitude=1.0) for s in (4, 5)]
+    seqs = [_ids(backbone, p) for p in PROMPTS]
+    ids, mask = backbone.pad(seqs, side="right")
+    shared = AdapterBatch.stack(adapters)
+    served = dataclasses.replace(shared, repeats=(1, 2))
+    copied = AdapterBatch.stack([adapters[0], adapters[1], adapters[1]])
+    torch.testing.assert_close(backbone.forward_logits(ids, mask, served), backbone.forward_logits(ids, mask, copied))
+    with pytest.raises(AdapterFormatError, match="repeats"):
+        backbone.forward_logits(ids, mask, dataclasses.replace(shared, repeats=(2, 2)))

@@ -148,23 +148,27 @@ def assemble(chunk_adapters: AdapterBatch, groups: Sequence[Sequence[int]], bias
         groups: for each document, the indices of its chunks.
         bias: a batch-1 bias adapter appended once per document, or None.
 
-    Differentiable, so training learns through chunk concatenation exactly as it is served.
+    Differentiable, so training learns through chunk concatenation exactly as it is served. One
+    gather serves every document (index ``chunks`` is a zero chunk padding the shorter groups):
+    slicing chunk by chunk made backward fill a full-size gradient per slice.
     """
+    docs, width, zero = len(groups), max(len(g) for g in groups), chunk_adapters.batch_size
+    device = next(iter(chunk_adapters.A.values())).device
+    index = torch.tensor([i for g in groups for i in (*g, *[zero] * (width - len(g)))], device=device)
     A: dict[str, Tensor] = {}
     B: dict[str, Tensor] = {}
-    for name in chunk_adapters.A:
-        a_docs, b_docs = [], []
-        for group in groups:
-            a = [chunk_adapters.A[name][i] for i in group]  # each (layers, rank, d_in)
-            b = [chunk_adapters.B[name][i] for i in group]  # each (layers, d_out, rank)
-            if bias is not None:
-                a.append(bias.A[name][0])
-                b.append(bias.B[name][0])
-            a_docs.append(torch.cat(a, dim=1))
-            b_docs.append(torch.cat(b, dim=2))
-        rank = max(a.shape[1] for a in a_docs)
-        A[name] = torch.stack([torch.nn.functional.pad(a, (0, 0, 0, rank - a.shape[1])) for a in a_docs])
-        B[name] = torch.stack([torch.nn.functional.pad(b, (0, rank - b.shape[2])) for b in b_docs])
+    for name, a in chunk_adapters.A.items():
+        b = chunk_adapters.B[name]
+        layers, rank, d_in = a.shape[1:]
+        d_out = b.shape[2]
+        a = torch.cat([a, a.new_zeros(1, *a.shape[1:])]).index_select(0, index)  # (docs * width, layers, rank, d_in)
+        b = torch.cat([b, b.new_zeros(1, *b.shape[1:])]).index_select(0, index)  # (docs * width, layers, d_out, rank)
+        a = a.view(docs, width, layers, rank, d_in).transpose(1, 2).reshape(docs, layers, width * rank, d_in)
+        b = b.view(docs, width, layers, d_out, rank).permute(0, 2, 3, 1, 4).reshape(docs, layers, d_out, width * rank)
+        if bias is not None:
+            a = torch.cat([a, bias.A[name].expand(docs, -1, -1, -1)], dim=2)
+            b = torch.cat([b, bias.B[name].expand(docs, -1, -1, -1)], dim=3)
+        A[name], B[name] = a, b
     return AdapterBatch(A, B, chunk_adapters.layers)
 
 

@@ -13,6 +13,7 @@ backward stop halfway. The same code runs on CUDA, and on several GPUs with ``ac
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -23,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from lora_memory.adapter import AdapterBatch
 from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids
 from lora_memory.errors import CheckpointError
@@ -143,14 +143,12 @@ def doc2lora_loss(
     """The training loss of one batch of documents (see module docstring)."""
     chunks, groups = _chunk_groups(backbone, docs, rng, config)
     net = hypernet.module if hasattr(hypernet, "module") else hypernet
-    doc_adapters = assemble(chunk_adapters(backbone, hypernet, chunks), groups, net.bias_adapter())
+    generated = chunk_adapters(backbone, hypernet, chunks)
+    doc_adapters = assemble(generated, groups, net.bias_adapter())
     qas: list[tuple[int, QA]] = [(d, qa) for d, doc in enumerate(docs) for qa in doc.qas]
     owner = torch.tensor([d for d, _ in qas], device=backbone.device)
-    per_qa = AdapterBatch(
-        {m: t.index_select(0, owner) for m, t in doc_adapters.A.items()},
-        {m: t.index_select(0, owner) for m, t in doc_adapters.B.items()},
-        doc_adapters.layers,
-    )
+    # questions come document by document, so each document's adapter serves its own, uncopied
+    per_qa = dataclasses.replace(doc_adapters, repeats=tuple(len(doc.qas) for doc in docs))
     eos = backbone.tokenizer.eos_token_id
     answers = [backbone.tokenize(qa.answer) + [eos] for _, qa in qas]
     prompts = [backbone.chat_prompt(qa.question) for _, qa in qas]
@@ -171,7 +169,9 @@ def doc2lora_loss(
     sizes = [len(p) for p in positions]
     qa_loss = torch.stack([t.mean() for t in token_loss.split(sizes)])
     doc_loss = torch.stack([qa_loss[owner == d].mean() for d in range(len(docs))])
-    l1 = sum(t.abs().mean() for t in (*doc_adapters.A.values(), *doc_adapters.B.values()))
+    # the penalty reads each generated chunk once; without a weight its backward is skipped
+    with torch.set_grad_enabled(config.l1 > 0 and torch.is_grad_enabled()):
+        l1 = sum(t.abs().mean() for t in (*generated.A.values(), *generated.B.values()))
     loss = doc_loss.mean() + config.l1 * l1
     return loss, {"loss": doc_loss.mean().item(), "l1": float(l1.detach())}
 
