@@ -5,12 +5,15 @@ chunk size, held-out fact documents (3 facts, 3 distractors) and, optionally, ne
 internalized with the shipped checkpoint and asked (answers up to 32 tokens). Size 0 is the
 default `internalize` picks (`spread_chunk_tokens`); ``--blind`` cuts anywhere instead of between
 sentences; ``--surprise-rows`` / ``--surprise-nats`` override the checkpoint's surprise rows.
+``--entities K`` runs K fact documents together into one (every question asked), and
+``--method`` answers with the document in the prompt (``in_context``) or with nothing instead.
 Figures quoted in BENCHMARKS.md ("Chunk size", "Surprise rows"):
 
     OMP_NUM_THREADS=2 python scripts/d2l_chunk_size.py --sizes 512,96,64,48,32 --facts 32 --seed 4242
     OMP_NUM_THREADS=2 python scripts/d2l_chunk_size.py --sizes 64,32 --facts 0 --niah 256,1024 --depths 10
     OMP_NUM_THREADS=1 python scripts/d2l_chunk_size.py --sizes 0 --facts 32 --seed 99 --surprise-rows 32 --surprise-nats 2
     OMP_NUM_THREADS=1 python scripts/d2l_chunk_size.py --sizes 0 --facts 24 --seed 1235   # the evaluation's facts
+    python scripts/d2l_chunk_size.py --sizes 0 --facts 4 --entities 4 --seed 5150 [--method in_context]
 """
 
 from __future__ import annotations
@@ -24,11 +27,10 @@ import time
 import torch
 
 from lora_memory.backbone import Backbone
-from lora_memory.evaluation.doc2lora_eval import niah_samples
+from lora_memory.evaluation.doc2lora_eval import fact_documents, niah_samples
 from lora_memory.evaluation.qa import answer_samples, summarize
 from lora_memory.hypernets.checkpoint import load_checkpoint, load_default
 from lora_memory.hypernets.doc2lora import internalize
-from lora_memory.training.data import fact_sample
 
 
 def main() -> None:
@@ -45,6 +47,8 @@ def main() -> None:
     parser.add_argument("--niah-seed", type=int, default=1234, help="seeds the needles (1234: the evaluation's)")
     parser.add_argument("--surprise-rows", type=int, default=None, help="override the checkpoint's rows per chunk")
     parser.add_argument("--surprise-nats", type=float, default=None, help="override the checkpoint's threshold")
+    parser.add_argument("--entities", type=int, default=1, help="fact documents run together into one")
+    parser.add_argument("--method", default="doc2lora", choices=("doc2lora", "in_context", "no_context"))
     args = parser.parse_args()
     backbone = Backbone.load(None)
     if args.blind:
@@ -53,7 +57,7 @@ def main() -> None:
     overrides = {"surprise_rows": args.surprise_rows, "surprise_nats": args.surprise_nats}
     net.config = dataclasses.replace(net.config, **{k: v for k, v in overrides.items() if v is not None})
     rng = random.Random(args.seed)
-    facts = [fact_sample(rng, "heldout", n_facts=3, n_distractors=3) for _ in range(args.facts)]
+    facts = fact_documents(rng, args.facts, args.entities)
     grid = niah_samples(backbone, [int(n) for n in args.niah.split(",") if n], args.depths, args.niah_seed)
     for size in (int(s) for s in args.sizes.split(",")):
         spent: list[tuple[float, int]] = []  # (internalize seconds, adapter rank) per fact document
@@ -64,17 +68,18 @@ def main() -> None:
             spent.append((time.perf_counter() - start, made.rank()))
             return dataclasses.replace(made, scale=made.scale * args.scale)
 
-        row: dict = {"chunk_tokens": size or "default", "blind": args.blind, "scale": args.scale,
-                     "surprise_rows": net.config.surprise_rows, "surprise_nats": net.config.surprise_nats,
-                     "threads": torch.get_num_threads()}
+        row: dict = {"method": args.method, "entities": args.entities, "chunk_tokens": size or "default",
+                     "blind": args.blind, "scale": args.scale, "surprise_rows": net.config.surprise_rows,
+                     "surprise_nats": net.config.surprise_nats, "threads": torch.get_num_threads()}
         if facts:
-            records = answer_samples(backbone, facts, "doc2lora", net, adapter_for=adapter, max_new_tokens=32)
+            records = answer_samples(backbone, facts, args.method, net, adapter_for=adapter, max_new_tokens=32)
             s = summarize(records)
             if args.show:
                 row["answers"] = [(r["gold"], r["prediction"][:40]) for r in records]
-            row["facts"] = {"questions": 3 * len(facts), "exact": round(s["all_exact"], 3), "f1": round(s["all_f1"], 3),
-                            "internalize_s": round(sum(t for t, _ in spent) / len(spent), 3),
-                            "ranks": sorted({r for _, r in spent})}
+            row["facts"] = {"questions": len(records), "exact": round(s["all_exact"], 3), "f1": round(s["all_f1"], 3)}
+            if spent:  # the in-context and no-context answers internalize nothing
+                row["facts"] |= {"internalize_s": round(sum(t for t, _ in spent) / len(spent), 3),
+                                 "ranks": sorted({r for _, r in spent})}
         if grid:
             records = answer_samples(backbone, [d for _, _, d in grid], "doc2lora", net, adapter_for=adapter,
                                      max_new_tokens=32)

@@ -1,16 +1,17 @@
 """Evaluation: scoring rules, and the NIAH / fact-QA run end to end on the tiny model."""
 
 import json
+import random
 
 import torch
 
 from lora_memory.context_distill import context_distill
-from lora_memory.evaluation.doc2lora_eval import Doc2LoRAEvalConfig, evaluate_doc2lora
+from lora_memory.evaluation.doc2lora_eval import Doc2LoRAEvalConfig, evaluate_doc2lora, fact_documents
 from lora_memory.evaluation.qa import exact_match, token_f1
 from lora_memory.generation import generate_ids, in_context_question
 from lora_memory.hypernets import fresh
 from lora_memory.testing import random_adapter
-from lora_memory.training.data import QA
+from lora_memory.training.data import QA, fact_sample
 
 
 def test_scoring():
@@ -19,6 +20,14 @@ def test_scoring():
     assert exact_match("It is made in Port Velmora!", "port velmora") and not exact_match("", "x")
     assert token_f1("Port Velmora", "Port Velmora") == 1.0 and token_f1("Velmora", "Port Velmora") == 2 / 3
     assert token_f1("nothing", "Port Velmora") == 0.0
+
+
+def test_fact_documents_of_several_entities_ask_three_facts_of_each():
+    one = fact_documents(random.Random(7), 2)
+    again = random.Random(7)
+    assert one == [fact_sample(again, "heldout", n_facts=3, n_distractors=3) for _ in range(2)]  # as before
+    for doc in fact_documents(random.Random(7), 3, entities=4):
+        assert len(doc.qas) == 12 and all(doc.document.count(qa.answer) == 1 for qa in doc.qas)
 
 
 def test_eval_writes_results_and_figures(backbone, tmp_path):

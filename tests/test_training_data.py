@@ -14,6 +14,7 @@ from lora_memory.training.data import (
     SPLITS,
     DocSample,
     fact_sample,
+    multi_fact_sample,
     needle_sample,
     pseudo_word,
     sample_stream,
@@ -156,4 +157,23 @@ def test_invalid_arguments_are_rejected():
     with pytest.raises(ValueError):
         fact_sample(rng, "train", n_facts=0)
     with pytest.raises(ValueError):
+        multi_fact_sample(rng, "train", entities=0)
+    with pytest.raises(ValueError):
         next(sample_stream(0, "train", {"essays": 1.0}, count_words))
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_multi_entity_documents_ask_every_entity_once_per_answer(split):
+    rng = random.Random(3)
+    for _ in range(20):
+        sample = multi_fact_sample(rng, split, entities=4)
+        assert sample.kind == "facts" and len(sample.qas) >= 4
+        assert all(sample.document.count(qa.answer) == 1 for qa in sample.qas)  # one sentence answers each
+        assert len({qa.question for qa in sample.qas}) == len(sample.qas)
+
+
+def test_stream_mixes_entity_counts_only_when_asked():
+    single = [s for s in islice(sample_stream(5, "train", {"facts": 1.0}, count_words), 30)]
+    multi = [s for s in islice(sample_stream(5, "train", {"facts": 1.0}, count_words, fact_entities=4), 30)]
+    assert max(len(s.qas) for s in single) <= 4  # one entity: 1-4 facts
+    assert max(len(s.qas) for s in multi) > 4

@@ -718,6 +718,27 @@ def fact_sample(rng: random.Random, split: str, n_facts: int = 3, n_distractors:
     return DocSample(" ".join(sentences), tuple(qa for _, qa in facts), "facts")
 
 
+def multi_fact_sample(
+    rng: random.Random, split: str, entities: int, n_facts: int | None = None, n_distractors: int | None = None
+) -> DocSample:
+    """``entities`` fact documents (``n_facts`` facts and ``n_distractors`` distractors each; None:
+    1-4, drawn per entity) run together; every question is asked. One entity's facts are the easy
+    case: with two entities in a document the shipped network's exact match halves, and with four
+    it is near zero (BENCHMARKS.md, "Several entities per document").
+
+    A draw in which an answer appears more than once, or two questions read the same, is redrawn.
+    """
+    if entities < 1:
+        raise ValueError(f"entities must be >= 1, got {entities}")
+    while True:
+        parts = [fact_sample(rng, split, n_facts or rng.randint(1, 4),
+                             rng.randint(1, 4) if n_distractors is None else n_distractors) for _ in range(entities)]
+        document = " ".join(p.document for p in parts)
+        qas = tuple(qa for p in parts for qa in p.qas)
+        if all(document.count(qa.answer) == 1 for qa in qas) and len({qa.question for qa in qas}) == len(qas):
+            return DocSample(document, qas, "facts")
+
+
 # ---------------------------------------------------------------------------------------------------
 # Needle in a haystack (upstream NIAH format)
 
@@ -809,11 +830,13 @@ def sample_stream(
     mix: dict[str, float],
     count_tokens: Callable[[str], int],
     haystack_tokens: tuple[int, int] = (64, 256),
+    fact_entities: int = 1,
 ) -> Iterator[DocSample]:
     """An endless, reproducible stream mixing sample kinds by weight.
 
     Fact documents vary in size (1-4 facts, 1-4 distractors) so the hypernetwork sees both sparse
-    and crowded documents rather than one fixed layout.
+    and crowded documents rather than one fixed layout; with ``fact_entities`` above 1 they hold
+    1..fact_entities entities (`multi_fact_sample`).
     """
     _check_split(split)
     unknown = set(mix) - {"needle", "facts"}
@@ -826,6 +849,8 @@ def sample_stream(
     while True:
         if rng.choices(kinds, weights)[0] == "needle":
             yield needle_sample(rng, split, rng.randint(*haystack_tokens), count_tokens)
+        elif fact_entities > 1:
+            yield multi_fact_sample(rng, split, rng.randint(1, fact_entities))
         else:
             yield fact_sample(rng, split, rng.randint(1, 4), rng.randint(1, 4))
 

@@ -65,6 +65,8 @@ class Doc2LoRATrainConfig(ConfigMixin):
         l1: weight of the mean absolute value of generated A and B (upstream uses one; 0 measured fine here).
         needle_weight: share of needle-in-a-haystack documents.
         facts_weight: share of fact documents.
+        fact_entities: a fact document holds 1..this many entities' facts, all asked (1 = one
+            entity, as the session-2 network was trained).
         haystack_min: shortest needle haystack, tokens.
         haystack_max: longest needle haystack, tokens.
         max_train_chunks: chunk counts are sampled in 1..this per document.
@@ -97,6 +99,7 @@ class Doc2LoRATrainConfig(ConfigMixin):
     l1: float = 0.0
     needle_weight: float = 1.0
     facts_weight: float = 1.0
+    fact_entities: int = 1
     haystack_min: int = 64
     haystack_max: int = 256
     max_train_chunks: int = 4
@@ -189,7 +192,7 @@ def heldout_samples(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[Doc
     """A fixed held-out evaluation set: held-out names, templates and phrasings only."""
     stream = sample_stream(
         config.seed + 10_000, "heldout", _mix(config), lambda s: len(backbone.tokenize(s)),
-        (config.haystack_min, config.haystack_max),
+        (config.haystack_min, config.haystack_max), config.fact_entities,
     )
     return [next(stream) for _ in range(config.eval_samples)]
 
@@ -219,7 +222,8 @@ def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path
     def batch_loss(step: int, net: torch.nn.Module):
         # the data stream is a function of (seed, step): resuming replays exactly the same batches
         rng = random.Random(config.seed * 1_000_003 + step)
-        stream = sample_stream(rng.randrange(2**31), "train", _mix(config), count, (config.haystack_min, config.haystack_max))
+        stream = sample_stream(rng.randrange(2**31), "train", _mix(config), count,
+                               (config.haystack_min, config.haystack_max), config.fact_entities)
         return doc2lora_loss(backbone, net, [next(stream) for _ in range(config.batch_size)], rng, config)
 
     def evaluate(net: DocToLoRA) -> dict[str, float]:
