@@ -89,9 +89,12 @@ def lora_delta(x: Tensor, a: Tensor, b: Tensor, repeats: tuple[int, ...] | None 
     """``B_i @ A_i`` applied to the sequences of sample ``i``: ``x`` is ``(n, seq, d_in)``, ``a``
     ``(adapters, rank, d_in)``, ``b`` ``(adapters, d_out, rank)``; adapter ``i`` serves the next
     ``repeats[i]`` sequences (None: one each), read in place rather than copied per sequence."""
-    if repeats is None:
-        h = torch.einsum("bsi,bri->bsr", x, a)  # (batch, seq, rank)
-        return torch.einsum("bsr,bor->bso", h, b)  # (batch, seq, d_out)
+    adapters, (n, seq, _) = a.shape[0], x.shape
+    if repeats is None or len(set(repeats)) == 1:
+        # equal shares: each adapter's sequences side by side, one batched product for all
+        xs = x.reshape(adapters, n // adapters * seq, -1)  # (adapters, shares * seq, d_in)
+        h = torch.einsum("bsi,bri->bsr", xs, a)  # (adapters, shares * seq, rank)
+        return torch.einsum("bsr,bor->bso", h, b).reshape(n, seq, -1)  # (n, seq, d_out)
     parts = x.split(list(repeats))
     return torch.cat([(xi @ ai.transpose(0, 1)) @ bi.transpose(0, 1) for xi, ai, bi in zip(parts, a, b, strict=True)])
 

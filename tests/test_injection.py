@@ -128,3 +128,7 @@ def test_repeats_serve_consecutive_sequences_without_copies(backbone):
     torch.testing.assert_close(backbone.forward_logits(ids, mask, served), backbone.forward_logits(ids, mask, copied))
     with pytest.raises(AdapterFormatError, match="repeats"):
         backbone.forward_logits(ids, mask, dataclasses.replace(shared, repeats=(2, 2)))
+    # a whole multiple without repeats: each adapter serves as many consecutive sequences
+    ids4, mask4 = backbone.pad(seqs + seqs[:1], side="right")
+    torch.testing.assert_close(backbone.forward_logits(ids4, mask4, shared), backbone.forward_logits(
+        ids4, mask4, AdapterBatch.stack([adapters[0], adapters[0], adapters[1], adapters[1]])))

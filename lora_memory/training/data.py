@@ -731,7 +731,7 @@ def multi_fact_sample(
     if entities < 1:
         raise ValueError(f"entities must be >= 1, got {entities}")
     while True:
-        parts = [fact_sample(rng, split, n_facts or rng.randint(1, 4),
+        parts = [fact_sample(rng, split, rng.randint(1, 4) if n_facts is None else n_facts,
                              rng.randint(1, 4) if n_distractors is None else n_distractors) for _ in range(entities)]
         document = " ".join(p.document for p in parts)
         qas = tuple(qa for p in parts for qa in p.qas)
