@@ -31,6 +31,7 @@ from lora_memory.hypernets import (
     save_checkpoint,
 )
 from lora_memory.memory import MemoryAnswer, ParametricMemory
+from lora_memory.passages import split_passages
 from lora_memory.peft_io import export_peft, import_peft
 from lora_memory.router import Router
 from lora_memory.store import StoredDocument, load_adapter, save_adapter
@@ -73,4 +74,5 @@ __all__ = [
     "load_default",
     "save_adapter",
     "save_checkpoint",
+    "split_passages",
 ]

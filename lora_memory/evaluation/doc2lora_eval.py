@@ -4,8 +4,9 @@ Methods: ``doc2lora`` (the document internalized, with chunking, NOT in the prom
 ``in_context`` (the document in the prompt, its head kept when it exceeds the window),
 ``no_context`` (the question alone: proves answers come from the document, not prior knowledge)
 ``doc2lora_int8`` (the same adapter stored as int8 rows, to price that compression on quality)
-and, on fact QA only, ``cd``: gradient context distillation into a LoRA of the D2L adapter's
-shape, scored after each of ``cd_steps`` steps and after as many steps as fit in D2L's own wall
+and, on fact QA only, ``doc2lora_passages`` (each document stored in a `ParametricMemory` as
+short passages, one adapter each, every question routed to its closest passage) and ``cd``:
+gradient context distillation into a LoRA of the D2L adapter's shape, scored after each of ``cd_steps`` steps and after as many steps as fit in D2L's own wall
 time (snapshots of one run per document: a learning curve, quality against update time).
 """
 
@@ -28,12 +29,17 @@ from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
 from lora_memory.context_distill import context_distill
 from lora_memory.evaluation import plots
-from lora_memory.evaluation.qa import METHODS, answer_samples, summarize
+from lora_memory.evaluation.qa import METHODS, answer_from_passages, answer_samples, summarize
 from lora_memory.generation import in_context_question
 from lora_memory.hypernets.base import ConfigMixin
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
+from lora_memory.passages import PASSAGE_TOKENS
 from lora_memory.quantize import dequantize_adapter, quantize_adapter
 from lora_memory.training.data import NEEDLE_DEPTHS, DocSample, fact_sample, multi_fact_sample, needle_sample
+
+
+# methods scored on fact QA only (a needle document would be thousands of passages)
+FACTS_ONLY = ("doc2lora_passages",)
 
 
 @dataclass
@@ -49,8 +55,9 @@ class Doc2LoRAEvalConfig(ConfigMixin):
         facts: held-out fact documents.
         fact_entities: entities per fact document (3 facts and 3 distractors each, every question
             asked); one entity is the easy case, several is where D2L breaks (BENCHMARKS.md).
-        methods: comma-separated subset of doc2lora,doc2lora_int8,in_context,no_context,cd (cd: fact
-            QA only).
+        methods: comma-separated subset of doc2lora,doc2lora_int8,doc2lora_passages,in_context,
+            no_context,cd (doc2lora_passages and cd: fact QA only).
+        passage_tokens: longest passage of ``doc2lora_passages``.
         cd_steps: comma-separated step counts at which the context-distillation baseline is scored.
         cd_lr: Adam learning rate of the context-distillation baseline.
         max_new_tokens: answer length cap for every method; the in-context model restates the
@@ -66,7 +73,8 @@ class Doc2LoRAEvalConfig(ConfigMixin):
     depths: int = 10
     facts: int = 48
     fact_entities: int = 1
-    methods: str = ",".join((*METHODS, "doc2lora_int8", "cd"))
+    methods: str = ",".join((*METHODS, "doc2lora_int8", FACTS_ONLY[0], "cd"))
+    passage_tokens: int = PASSAGE_TOKENS
     cd_steps: str = "5,10,25,50"
     cd_lr: float = 1e-2
     max_new_tokens: int = 32
@@ -131,7 +139,7 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
 
     ask = functools.partial(answer_samples, max_new_tokens=config.max_new_tokens)
     makers = {"doc2lora": d2l, "doc2lora_int8": lambda s: dequantize_adapter(quantize_adapter(d2l(s)))}
-    for method in [m for m in methods if m != "cd"]:
+    for method in [m for m in methods if m not in ("cd", *FACTS_ONLY)]:
         start = time.perf_counter()
         for n, depth, sample in tqdm(grid, desc=f"NIAH {method}", unit="doc"):
             doc = _fit_in_window(backbone, sample) if method == "in_context" else sample
@@ -142,6 +150,12 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
             summary = summarize(ask(backbone, fact_docs, method, hypernet, adapter_for=makers.get(method)))
             results.facts[method] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
         results.seconds[method] = round(time.perf_counter() - start, 1)
+    if FACTS_ONLY[0] in methods and facts:
+        start = time.perf_counter()
+        summary = summarize(answer_from_passages(backbone, hypernet, facts, passage_tokens=config.passage_tokens,
+                                                 max_new_tokens=config.max_new_tokens))
+        results.facts[FACTS_ONLY[0]] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
+        results.seconds[FACTS_ONLY[0]] = round(time.perf_counter() - start, 1)
     if "cd" in methods and facts:
         _context_distillation(config, backbone, hypernet, facts, results, d2l)
     return {**results.__dict__, "niah_by_length": _write(results, out, lengths)}

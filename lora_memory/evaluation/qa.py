@@ -15,6 +15,9 @@ from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
 from lora_memory.generation import generate, in_context_question
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
+from lora_memory.memory import ParametricMemory
+from lora_memory.passages import PASSAGE_TOKENS, split_passages
+from lora_memory.router import Encoder
 from lora_memory.training.data import DocSample
 
 METHODS = ("doc2lora", "in_context", "no_context")
@@ -75,6 +78,36 @@ def answer_samples(
         for reply, gold, kind in zip(replies, golds[sl], kinds[sl]):
             records.append({"kind": kind, "gold": gold, "prediction": reply,
                             "exact": exact_match(reply, gold), "f1": token_f1(reply, gold)})
+    return records
+
+
+def answer_from_passages(
+    backbone: Backbone,
+    hypernet: DocToLoRA,
+    samples: Sequence[DocSample],
+    *,
+    passage_tokens: int = PASSAGE_TOKENS,
+    top_k: int = 1,
+    max_new_tokens: int = 16,
+    encoder: Encoder | None = None,
+) -> list[dict]:
+    """Answer each sample's questions from a `ParametricMemory` holding it as passages.
+
+    Each sample goes into a fresh memory as `split_passages` pieces, one adapter each, and its
+    questions are asked through `ParametricMemory.ask_batch`, routed to the ``top_k`` closest
+    pieces (by ``encoder``; default all-MiniLM-L6-v2): the path a user who stores passages gets.
+    Records also say whether a routed piece holds the answer.
+    """
+    records = []
+    for sample in samples:
+        with ParametricMemory(backbone=backbone, doc2lora=hypernet, top_k=top_k, encoder=encoder) as memory:
+            memory.add_documents(split_passages(backbone, sample.document, passage_tokens), progress=False)
+            answers = memory.ask_batch([qa.question for qa in sample.qas], max_new_tokens=max_new_tokens)
+            for qa, answer in zip(sample.qas, answers, strict=True):
+                routed = " ".join(memory.get(i).text for i in answer.document_ids)
+                records.append({"kind": sample.kind, "gold": qa.answer, "prediction": answer.answer,
+                                "exact": exact_match(answer.answer, qa.answer),
+                                "f1": token_f1(answer.answer, qa.answer), "routed_holds_answer": qa.answer in routed})
     return records
 
 

@@ -122,18 +122,34 @@ def encode_chunks(
     return ChunkFeatures(ids, mask, capture.block_inputs, capture.module_inputs, next_emb, next_mask, nll)
 
 
-def chunk_adapters(backbone: Backbone, hypernet: DocToLoRA, chunks: Sequence[Sequence[int]], group: int = 8) -> AdapterBatch:
+def chunk_adapters(
+    backbone: Backbone,
+    hypernet: DocToLoRA,
+    chunks: Sequence[Sequence[int]],
+    group: int = 8,
+    inputs_out: dict[int, Tensor] | None = None,
+) -> AdapterBatch:
     """One adapter per chunk, in order, encoding chunks of similar length together.
 
     Chunks of mixed lengths padded into one batch waste most of the backbone pass on padding
     (training samples 1-4 chunks of documents from 48 to 1024 tokens); sorting them by length
     and encoding ``group`` at a time keeps that waste small. Adapters do not depend on the padded
     length, so the result is the same as one batch. Differentiable, for training.
+
+    ``inputs_out``, when given, is filled with chunk index -> the adapted module's inputs on the
+    chunk's tokens that have a successor in it, ``(layers, tokens - 1, d_in)``, no gradient: the
+    rows a chunk can store, for training losses that read them (`route_logits`).
     """
     net = hypernet.module if hasattr(hypernet, "module") else hypernet
     order = sorted(range(len(chunks)), key=lambda i: len(chunks[i]))
-    parts = [hypernet(encode_chunks(backbone, net, [chunks[i] for i in order[s : s + group]]))
-             for s in range(0, len(order), group)]
+    parts = []
+    for s in range(0, len(order), group):
+        features = encode_chunks(backbone, net, [chunks[i] for i in order[s : s + group]])
+        parts.append(hypernet(features))
+        if inputs_out is not None:
+            for row, i in enumerate(order[s : s + group]):
+                inputs_out[i] = torch.stack([features.module_inputs[(layer, net.target)][row, : len(chunks[i]) - 1]
+                                             for layer in net.layers]).detach()
     back = torch.argsort(torch.tensor(order, device=backbone.device))
     return AdapterBatch({m: torch.cat([p.A[m] for p in parts]).index_select(0, back) for m in parts[0].A},
                         {m: torch.cat([p.B[m] for p in parts]).index_select(0, back) for m in parts[0].B},

@@ -133,6 +133,26 @@ class FastWeightDocToLoRA(DocToLoRA):
         null = self.null_score.view(1, -1, 1).expand(scores.shape[0], -1, 1)
         return torch.softmax(torch.cat([scores, null], dim=-1), dim=-1)[..., :-1]
 
+    def route_logits(self, inputs: torch.Tensor, queries: torch.Tensor, temperature: float) -> torch.Tensor:
+        """How strongly each question state reads each document token's row, ``(questions, tokens)``.
+
+        A row stored on token t answers ``x`` in proportion to ``a_scale * <a_map(norm(u_t)), x>``;
+        with several entities in a document the question must read its own fact's row louder than
+        the same attribute's row of another entity (BENCHMARKS.md, "Several entities per
+        document"). Scores are cosines of ``u_t`` and ``a_map``'s transpose applied to ``x``, summed
+        over layers by the (fixed) strength of each layer's rows, so training them moves only
+        which row a state reads, never how loud the adapter is.
+
+        Args:
+            inputs: ``(layers, tokens, d_in)`` the target module's inputs on the document's tokens.
+            queries: ``(questions, layers, d_in)`` its inputs where the answer is being predicted.
+            temperature: divides the scores (cosines) before a softmax over tokens.
+        """
+        reads = F.normalize(queries.float() @ self.a_map.weight, dim=-1)  # a_map^T x, (q, layers, d_in)
+        strength = (self.a_scale * self.b_scale).detach()
+        strength = strength / strength.abs().sum().clamp_min(1e-12)
+        return torch.einsum("ltd,qld,l->qt", F.normalize(inputs.float(), dim=-1), reads, strength) / temperature
+
     def forward(self, features: ChunkFeatures) -> AdapterBatch:
         w = self.attention(features)  # (b, r, t)
         nxt = torch.einsum("brt,bth->brh", w, features.next_embeddings.float())  # (b, r, hidden)

@@ -13,6 +13,7 @@ backward stop halfway. The same code runs on CUDA, and on several GPUs with ``ac
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -24,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
+from lora_memory import injection
 from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids
 from lora_memory.errors import CheckpointError
@@ -34,6 +36,7 @@ from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, chunk_adapters
 from lora_memory.training import loop
 from lora_memory.training.data import QA, DocSample, sample_stream
 from lora_memory.training.loop import accelerator_for, answer_batch, gather_positions
+from lora_memory.training.routing import routing_loss
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,11 @@ class Doc2LoRATrainConfig(ConfigMixin):
         objective: ``ce`` on gold answers, or ``distill`` on the teacher's top-k.
         top_k: teacher probabilities kept for ``distill`` (16 upstream).
         l1: weight of the mean absolute value of generated A and B (upstream uses one; 0 measured fine here).
+        route_weight: fast_weight only: weight of the routing loss (`training.routing`): the
+            question's state should read the row stored just before its answer in the document,
+            not another entity's (0 = off). Measured without gain: at 1 its gradient is ~1/500 of
+            the answer loss's, at 300 the answer loss rose (BENCHMARKS.md, "Routing").
+        route_temperature: the routing softmax's temperature over cosine scores.
         needle_weight: share of needle-in-a-haystack documents.
         facts_weight: share of fact documents.
         fact_entities: a fact document holds 1..this many entities' facts, all asked (1 = one
@@ -97,6 +105,8 @@ class Doc2LoRATrainConfig(ConfigMixin):
     objective: str = "ce"
     top_k: int = 16
     l1: float = 0.0
+    route_weight: float = 0.0
+    route_temperature: float = 0.05
     needle_weight: float = 1.0
     facts_weight: float = 1.0
     fact_entities: int = 1
@@ -146,7 +156,11 @@ def doc2lora_loss(
     """The training loss of one batch of documents (see module docstring)."""
     chunks, groups = _chunk_groups(backbone, docs, rng, config)
     net = hypernet.module if hasattr(hypernet, "module") else hypernet
-    generated = chunk_adapters(backbone, hypernet, chunks)
+    route = config.route_weight > 0
+    if route and not hasattr(net, "route_logits"):
+        raise ValueError(f"route_weight needs a network with rows on tokens (fast_weight), not {net.arch}")
+    chunk_inputs: dict[int, torch.Tensor] | None = {} if route else None
+    generated = chunk_adapters(backbone, hypernet, chunks, inputs_out=chunk_inputs)
     doc_adapters = assemble(generated, groups, net.bias_adapter())
     qas: list[tuple[int, QA]] = [(d, qa) for d, doc in enumerate(docs) for qa in doc.qas]
     owner = torch.tensor([d for d, _ in qas], device=backbone.device)
@@ -156,7 +170,11 @@ def doc2lora_loss(
     answers = [backbone.tokenize(qa.answer) + [eos] for _, qa in qas]
     prompts = [backbone.chat_prompt(qa.question) for _, qa in qas]
     ids, mask, positions = answer_batch(backbone, prompts, answers)
-    log_q = F.log_softmax(backbone.logits(gather_positions(backbone.final_hidden(ids, mask, per_qa), positions)).float(), -1)
+    # the routing loss reads the student's own module inputs, recorded in the same pass
+    capture = injection.Capture(modules=frozenset((layer, net.target) for layer in net.layers))
+    with injection.capturing(capture) if route else contextlib.nullcontext():
+        hidden = backbone.final_hidden(ids, mask, per_qa)
+    log_q = F.log_softmax(backbone.logits(gather_positions(hidden, positions)).float(), -1)
     if config.objective == "distill":
         t_prompts = [backbone.chat_prompt(in_context_question(docs[d].document, qa.question)) for d, qa in qas]
         t_ids, t_mask, t_pos = answer_batch(backbone, t_prompts, answers)
@@ -176,7 +194,13 @@ def doc2lora_loss(
     with torch.set_grad_enabled(config.l1 > 0 and torch.is_grad_enabled()):
         l1 = sum(t.abs().mean() for t in (*generated.A.values(), *generated.B.values()))
     loss = doc_loss.mean() + config.l1 * l1
-    return loss, {"loss": doc_loss.mean().item(), "l1": float(l1.detach())}
+    stats = {"loss": doc_loss.mean().item(), "l1": float(l1.detach())}
+    if route:
+        route_loss, route_acc = routing_loss(backbone, net, docs, chunks, groups, chunk_inputs, capture.module_inputs,
+                                             positions, config.route_temperature)
+        loss = loss + config.route_weight * route_loss
+        stats |= {"route": float(route_loss.detach()), "route_acc": route_acc}
+    return loss, stats
 
 
 def warm_start(net: DocToLoRA, path: str) -> None:

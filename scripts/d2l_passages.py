@@ -1,0 +1,52 @@
+"""Whole document or passages? Held-out fact documents stored in a `ParametricMemory` either way.
+
+Each held-out document (K fictional entities' facts run together, `fact_documents`) is
+internalized whole (``--passage-tokens 0``), or goes into a fresh `ParametricMemory` as
+`split_passages` pieces, one adapter each, and every question is asked through `ask_batch`,
+routed to the ``--top-k`` most similar pieces (all-MiniLM-L6-v2; `answer_from_passages`).
+Prints exact match, token F1 and how often a routed piece holds the answer. Figures in BENCHMARKS.md ("Passages"):
+
+    OMP_NUM_THREADS=2 python scripts/d2l_passages.py --facts 8 --entities 4 --seed 5150 --passage-tokens 32|48|96|0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+
+from lora_memory.backbone import Backbone
+from lora_memory.evaluation.doc2lora_eval import fact_documents
+from lora_memory.evaluation.qa import answer_from_passages, answer_samples, summarize
+from lora_memory.hypernets.checkpoint import load_checkpoint, load_default
+from lora_memory.passages import PASSAGE_TOKENS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--facts", type=int, default=8, help="held-out fact documents")
+    parser.add_argument("--entities", type=int, default=4, help="fact documents run together into one")
+    parser.add_argument("--seed", type=int, default=5150)
+    parser.add_argument("--passage-tokens", type=int, default=PASSAGE_TOKENS,
+                        help="longest passage; 0 = the whole document, one adapter")
+    parser.add_argument("--top-k", type=int, default=1, help="stored pieces each question runs with")
+    parser.add_argument("--checkpoint", default="", help="a Doc-to-LoRA checkpoint (default: the shipped one)")
+    args = parser.parse_args()
+    backbone = Backbone.load(None)
+    net = load_checkpoint(args.checkpoint, backbone, kind="doc2lora") if args.checkpoint else None
+    net = net or load_default("doc2lora", backbone)
+    facts = fact_documents(random.Random(args.seed), args.facts, args.entities)
+    if args.passage_tokens:
+        records = answer_from_passages(backbone, net, facts, passage_tokens=args.passage_tokens, top_k=args.top_k,
+                                       max_new_tokens=32)
+    else:  # the whole document, one adapter: what a memory of one document answers with
+        records = answer_samples(backbone, facts, "doc2lora", net, max_new_tokens=32)
+    summary = summarize(records)
+    routed = sum(r.get("routed_holds_answer", True) for r in records) / len(records)
+    print(json.dumps({"entities": args.entities, "seed": args.seed, "passage_tokens": args.passage_tokens,
+                      "top_k": args.top_k, "questions": len(records), "exact": round(summary["all_exact"], 3),
+                      "f1": round(summary["all_f1"], 3), "routed_holds_answer": round(routed, 3)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Passages: a document cut between sentences into pieces a memory stores and routes separately."""
+
+import pytest
+import torch
+
+from lora_memory.errors import DocumentError
+from lora_memory.passages import split_passages
+
+TEXT = " ".join(f"Entity number {i} lives in town {i} and keeps {i} goats." for i in range(12))
+
+
+def test_passages_are_short_whole_sentences_that_join_back_into_the_text(backbone):
+    passages = split_passages(backbone, TEXT, max_tokens=40)
+    assert len(passages) > 2
+    assert " ".join(passages) == TEXT
+    assert all(p.endswith(".") and len(backbone.tokenize(p)) <= 40 for p in passages)
+
+
+def test_a_short_text_is_one_passage(backbone):
+    assert split_passages(backbone, "Only this.", max_tokens=40) == ["Only this."]
+
+
+def test_bad_input_names_the_problem(backbone):
+    with pytest.raises(DocumentError, match="empty"):
+        split_passages(backbone, "   ")
+    with pytest.raises(ValueError, match="max_tokens"):
+        split_passages(backbone, TEXT, max_tokens=0)
+
+
+class _NameEncoder:
+    """Routes by the capitalised words a text shares with the question (instant, deterministic)."""
+
+    name = "names"
+
+    def __call__(self, texts):
+        names = ["Ada", "Bo", "Cy", "Dee"]
+        return torch.tensor([[float(n in text) for n in names] for text in texts]) + 1e-3
+
+
+def test_answers_from_passages_route_each_question_to_its_passage(lively, lively_net):
+    from lora_memory.evaluation.qa import answer_from_passages
+    from lora_memory.training.data import QA, DocSample
+
+    text = " ".join(f"{n} keeps {k} goats at the farm by the long river in the north." for n, k in
+                    [("Ada", 3), ("Bo", 5), ("Cy", 7), ("Dee", 9)])
+    sample = DocSample(text, tuple(QA(f"How many goats does {n} keep?", k) for n, k in
+                                   [("Ada", "3"), ("Cy", "7"), ("Dee", "9")]), "facts")
+    assert len(split_passages(lively, text, max_tokens=48)) == 4
+    records = answer_from_passages(lively, lively_net, [sample], passage_tokens=48, max_new_tokens=2,
+                                   encoder=_NameEncoder())
+    assert [r["gold"] for r in records] == ["3", "7", "9"]
+    assert all(r["routed_holds_answer"] for r in records)
+    assert all(isinstance(r["prediction"], str) and set(r) >= {"exact", "f1", "kind"} for r in records)
