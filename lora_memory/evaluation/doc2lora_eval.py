@@ -6,8 +6,9 @@ Methods: ``doc2lora`` (the document internalized, with chunking, NOT in the prom
 ``doc2lora_int8`` (the same adapter stored as int8 rows, to price that compression on quality)
 and, on fact QA only, ``doc2lora_passages`` (each document stored in a `ParametricMemory` as
 short passages, one adapter each, every question routed to its closest passage) and ``cd``:
-gradient context distillation into a LoRA of the D2L adapter's shape, scored after each of ``cd_steps`` steps and after as many steps as fit in D2L's own wall
-time (snapshots of one run per document: a learning curve, quality against update time).
+gradient context distillation into a LoRA of the D2L adapter's shape, scored after each of
+``cd_steps`` steps and after as many steps as fit in D2L's own wall time (snapshots of one run
+per document: a learning curve, quality against update time).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from lora_memory.quantize import dequantize_adapter, quantize_adapter
 from lora_memory.training.data import NEEDLE_DEPTHS, DocSample, fact_sample, multi_fact_sample, needle_sample
 
 
-# methods scored on fact QA only (a needle document would be thousands of passages)
-FACTS_ONLY = ("doc2lora_passages",)
+# scored on fact QA only: a 32K-token needle document would be a thousand passages
+PASSAGES = "doc2lora_passages"
 
 
 @dataclass
@@ -73,7 +74,7 @@ class Doc2LoRAEvalConfig(ConfigMixin):
     depths: int = 10
     facts: int = 48
     fact_entities: int = 1
-    methods: str = ",".join((*METHODS, "doc2lora_int8", FACTS_ONLY[0], "cd"))
+    methods: str = ",".join((*METHODS, "doc2lora_int8", PASSAGES, "cd"))
     passage_tokens: int = PASSAGE_TOKENS
     cd_steps: str = "5,10,25,50"
     cd_lr: float = 1e-2
@@ -139,7 +140,7 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
 
     ask = functools.partial(answer_samples, max_new_tokens=config.max_new_tokens)
     makers = {"doc2lora": d2l, "doc2lora_int8": lambda s: dequantize_adapter(quantize_adapter(d2l(s)))}
-    for method in [m for m in methods if m not in ("cd", *FACTS_ONLY)]:
+    for method in [m for m in methods if m not in ("cd", PASSAGES)]:
         start = time.perf_counter()
         for n, depth, sample in tqdm(grid, desc=f"NIAH {method}", unit="doc"):
             doc = _fit_in_window(backbone, sample) if method == "in_context" else sample
@@ -150,12 +151,12 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
             summary = summarize(ask(backbone, fact_docs, method, hypernet, adapter_for=makers.get(method)))
             results.facts[method] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
         results.seconds[method] = round(time.perf_counter() - start, 1)
-    if FACTS_ONLY[0] in methods and facts:
+    if PASSAGES in methods and facts:
         start = time.perf_counter()
         summary = summarize(answer_from_passages(backbone, hypernet, facts, passage_tokens=config.passage_tokens,
                                                  max_new_tokens=config.max_new_tokens))
-        results.facts[FACTS_ONLY[0]] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
-        results.seconds[FACTS_ONLY[0]] = round(time.perf_counter() - start, 1)
+        results.facts[PASSAGES] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
+        results.seconds[PASSAGES] = round(time.perf_counter() - start, 1)
     if "cd" in methods and facts:
         _context_distillation(config, backbone, hypernet, facts, results, d2l)
     return {**results.__dict__, "niah_by_length": _write(results, out, lengths)}

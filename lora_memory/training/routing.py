@@ -64,6 +64,7 @@ def routing_loss(
     """
     losses, right, total = [], 0, 0
     sequence = 0
+    layers = [question_inputs[(layer, net.target)].detach() for layer in net.layers]
     for doc, group in zip(docs, groups, strict=True):
         encoded = backbone.tokenizer(doc.document, add_special_tokens=False, return_offsets_mapping=True)
         keys, where, offset, doc_at = [], {}, 0, 0
@@ -73,19 +74,20 @@ def routing_loss(
                 doc_at += len(chunks[c])
             keys.append(chunk_inputs[c])
             offset += len(chunks[c]) - 1
-        queries, targets = [], []
+        asked, targets = [], []  # (sequence, position) of each supervised answer token, and its row
         for qa in doc.qas:
             rows = answer_rows(backbone, encoded, doc.document, qa.answer)
             # every token: a year's first digit is no choice ("1"), its second picks the entity's
             for position, row in zip(positions[sequence], rows, strict=False):
                 if row is not None and row in where:
-                    queries.append(torch.stack([question_inputs[(layer, net.target)][sequence, position]
-                                                for layer in net.layers]).detach())
+                    asked.append((sequence, position))
                     targets.append(where[row])
             sequence += 1
         if not targets:
             continue
-        logits = net.route_logits(torch.cat(keys, dim=1), torch.stack(queries), temperature)
+        seqs, cols = zip(*asked, strict=True)
+        queries = torch.stack([states[list(seqs), list(cols)] for states in layers], dim=1)  # (asked, layers, d_in)
+        logits = net.route_logits(torch.cat(keys, dim=1), queries, temperature)
         target = torch.tensor(targets, device=logits.device)
         losses.append(F.cross_entropy(logits, target))
         right += int((logits.argmax(-1) == target).sum())
