@@ -1,8 +1,9 @@
 """`ParametricMemory`: documents in, adapters stored, questions answered with the right adapters.
 
 ``add`` internalizes a document into a LoRA adapter (Doc-to-LoRA) and stores both; ``ask`` routes
-the question to the most similar documents, concatenates their adapters along rank (their updates
-add up) and generates with the result. The document never enters the prompt, so a question costs
+the question to the most similar documents (embedding similarity, the few best reordered by the
+backbone's question likelihood: `lora_memory.router`), concatenates their adapters along rank
+(their updates add up) and generates with the result. The document never enters the prompt, so a question costs
 the same whatever the documents' length. Everything persists in one directory (`lora_memory.store`).
 """
 
@@ -23,7 +24,7 @@ from lora_memory.backbone import Backbone
 from lora_memory.errors import DocumentError, DocumentNotFoundError, InvalidIdError, QuestionError
 from lora_memory.generation import generate
 from lora_memory.hypernets.doc2lora import DocToLoRA, document_token_ids, internalize
-from lora_memory.router import Encoder, Router
+from lora_memory.router import RERANK_CANDIDATES, RERANK_MAX_TOKENS, Encoder, QuestionLikelihood, Router, rerank
 from lora_memory.runtime import LazyModels, aiterate, require_text, stream_generate
 from lora_memory.store import Store, StoredDocument, check_metadata, check_precision, validate_id
 
@@ -35,7 +36,8 @@ class MemoryAnswer:
     Attributes:
         answer: the generated text.
         document_ids: the routed documents, best first (empty when the memory is empty).
-        scores: their routing scores (cosine similarity; 1.0 for a single-document memory).
+        scores: their routing scores, higher is better: cosine similarity, or where the memory
+            reranks, the question's mean log-likelihood + 5 x cosine (1.0 for a one-document memory).
     """
 
     answer: str
@@ -57,6 +59,9 @@ class ParametricMemory:
         encoder: router encoder, ``texts -> (n, dim)``; default all-MiniLM-L6-v2, loaded only
             once the memory holds two documents or more.
         top_k: documents whose adapters each question runs with.
+        rerank: reorder the embedding router's best few documents by how likely the backbone
+            finds the question about each (documents up to 256 tokens, e.g. passages); it costs
+            one short backbone pass per candidate and found the right passage far more often.
         max_document_tokens: longest document accepted (None: no limit); longer ones raise
             `DocumentError`, since internalizing costs one backbone pass per chunk.
         max_new_tokens: default answer length.
@@ -75,6 +80,7 @@ class ParametricMemory:
         checkpoint: str | None = None,
         encoder: Encoder | None = None,
         top_k: int = 1,
+        rerank: bool = True,
         max_document_tokens: int | None = 131072,
         max_new_tokens: int = 64,
         device: str | None = None,
@@ -90,8 +96,10 @@ class ParametricMemory:
         self._store = Store(self._tmp.name if self._tmp else path)
         self._encoder = encoder
         self._router: Router | None = None
+        self._likelihood: QuestionLikelihood | None = None
         self._checked_base_model = False
         self.top_k = top_k
+        self.rerank = rerank
         self.max_document_tokens = max_document_tokens
         self.max_new_tokens = max_new_tokens
 
@@ -254,7 +262,26 @@ class ParametricMemory:
             vectors = router.embed([text for _, _, text in pending])
             self._store.save_embeddings(router.name, [(i, v, e) for (i, v, _), e in zip(pending, vectors, strict=True)])
         doc_ids, matrix = self._store.embeddings(router.name)
-        return [[(doc_ids[i], score) for i, score in router.top_k(q, matrix, k)] for q in router.embed(questions)]
+        depth = max(k, RERANK_CANDIDATES) if self.rerank else k
+        routes = [router.top_k(q, matrix, depth) for q in router.embed(questions)]
+        if self.rerank:
+            routes = self._rerank(questions, routes, doc_ids, k)
+        return [[(doc_ids[i], score) for i, score in route] for route in routes]
+
+    def _rerank(
+        self, questions: Sequence[str], routes: list[list[tuple[int, float]]], doc_ids: list[str], k: int
+    ) -> list[list[tuple[int, float]]]:
+        """Each route's candidates reordered by question likelihood, where all of them are short enough."""
+        docs = {i: self._store.get(doc_ids[i]) for route in routes for i, _ in route}
+        short = [all(docs[i].tokens <= RERANK_MAX_TOKENS for i, _ in route) for route in routes]
+        pairs = [(docs[i].text, q) for q, route, ok in zip(questions, routes, short) if ok for i, _ in route]
+        if self._likelihood is None:
+            self._likelihood = QuestionLikelihood(self.backbone)
+        likelihoods = iter(self._likelihood(pairs))
+        return [
+            rerank(route, [next(likelihoods) for _ in route], k) if ok else route[:k]
+            for route, ok in zip(routes, short, strict=True)
+        ]
 
     def _get_router(self) -> Router:
         if self._router is None:

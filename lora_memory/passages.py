@@ -2,23 +2,31 @@
 
 One adapter sums every fact of a document, and a question cannot pick its own fact out of many
 about different things: four fictional entities' facts in one ~370-token document were answered
-6% exactly, the same text stored as passages of at most 32 tokens and routed by `ParametricMemory`
-38% (BENCHMARKS.md, "Passages"). Routing finds a passage by what it says, so this helps where
-sentences name what they are about; cuts fall between sentences, as `internalize` cuts chunks.
+6% exactly, the same text stored as passages of at most 24 tokens and routed by `ParametricMemory`
+52% (BENCHMARKS.md, "Passages"). Routing finds a passage by what it says, so this helps where
+sentences name what they are about. Passages are whole sentences packed together; only a sentence
+longer than a passage is cut, since a fact cut in two is found and stored by neither half. A line
+break followed by a lower-case letter is read as a space: hard-wrapped prose breaks lines inside
+sentences, and a line break otherwise ends one (headings, list items).
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Container, Sequence
 
 from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids
 from lora_memory.hypernets.doc2lora import document_token_ids
 
-# Longest passage by default: about a sentence, best of 24-96 on development fact documents.
-PASSAGE_TOKENS = 32
+# Longest passage by default, about a sentence: of 16, 24 and 32, the size whose passages routing found best
+# on development fact documents (BENCHMARKS.md, "Passages").
+PASSAGE_TOKENS = 24
+_WRAPPED_LINE = re.compile(r"(?<=\S)[ \t]*\n[ \t]*(?=[a-z])")
 
 
 def split_passages(backbone: Backbone, text: str, max_tokens: int = PASSAGE_TOKENS) -> list[str]:
-    """``text`` cut between sentences into passages of at most ``max_tokens`` tokens.
+    """``text`` as passages of whole sentences, each at most ``max_tokens`` tokens.
 
     Raises:
         DocumentError: the text is empty or not a str.
@@ -26,6 +34,24 @@ def split_passages(backbone: Backbone, text: str, max_tokens: int = PASSAGE_TOKE
     """
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
-    ids = document_token_ids(backbone, text)
-    chunks = chunk_token_ids(ids, max_tokens, backbone.sentence_breaks)
-    return [text for text in (backbone.tokenizer.decode(chunk).strip() for chunk in chunks) if text]
+    passages: list[list[int]] = []
+    ids = document_token_ids(backbone, _WRAPPED_LINE.sub(" ", text) if isinstance(text, str) else text)
+    for sentence in sentence_token_ids(ids, backbone.sentence_breaks):
+        for piece in chunk_token_ids(sentence, max_tokens):
+            if passages and len(passages[-1]) + len(piece) <= max_tokens:
+                passages[-1].extend(piece)
+            else:
+                passages.append(list(piece))
+    return [text for text in (backbone.tokenizer.decode(ids).strip() for ids in passages) if text]
+
+
+def sentence_token_ids(ids: Sequence[int], breaks: Container[int]) -> list[list[int]]:
+    """``ids`` cut after each run of sentence-ending tokens (``breaks``); joined, they give ``ids`` back."""
+    sentences, start = [], 0
+    for i, token in enumerate(ids):
+        if token in breaks and (i + 1 == len(ids) or ids[i + 1] not in breaks):
+            sentences.append(list(ids[start : i + 1]))
+            start = i + 1
+    if start < len(ids):
+        sentences.append(list(ids[start:]))
+    return sentences

@@ -3,15 +3,18 @@
 Each held-out document (K fictional entities' facts run together, `fact_documents`) is
 internalized whole (``--passage-tokens 0``), or goes into a fresh `ParametricMemory` as
 `split_passages` pieces, one adapter each, and every question is asked through `ask_batch`,
-routed to the ``--top-k`` most similar pieces (all-MiniLM-L6-v2; `answer_from_passages`).
-Prints exact match, token F1 and how often a routed piece holds the answer. Figures in BENCHMARKS.md ("Passages"):
+routed to the ``--top-k`` most similar pieces (all-MiniLM-L6-v2, reranked by question likelihood
+unless ``--no-rerank``; `answer_from_passages`). Prints exact match, token F1 and how often a
+routed piece holds the answer. Figures in BENCHMARKS.md ("Passages", "Routing passages by
+question likelihood"):
 
-    OMP_NUM_THREADS=2 python scripts/d2l_passages.py --facts 8 --entities 4 --seed 5150 --passage-tokens 32|48|96|0
+    OMP_NUM_THREADS=2 python scripts/d2l_passages.py --facts 8 --entities 4 --seed 5150 [--no-rerank] [--passage-tokens 0]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 
@@ -30,21 +33,28 @@ def main() -> None:
     parser.add_argument("--passage-tokens", type=int, default=PASSAGE_TOKENS,
                         help="longest passage; 0 = the whole document, one adapter")
     parser.add_argument("--top-k", type=int, default=1, help="stored pieces each question runs with")
+    parser.add_argument("--no-rerank", action="store_true", help="route by embeddings alone")
+    parser.add_argument("--surprise-rows", type=int, default=None, help="override the checkpoint's rows per chunk")
+    parser.add_argument("--surprise-nats", type=float, default=None, help="override the checkpoint's threshold")
     parser.add_argument("--checkpoint", default="", help="a Doc-to-LoRA checkpoint (default: the shipped one)")
     args = parser.parse_args()
     backbone = Backbone.load(None)
     net = load_checkpoint(args.checkpoint, backbone, kind="doc2lora") if args.checkpoint else None
     net = net or load_default("doc2lora", backbone)
+    overrides = {"surprise_rows": args.surprise_rows, "surprise_nats": args.surprise_nats}
+    net.config = dataclasses.replace(net.config, **{k: v for k, v in overrides.items() if v is not None})
     facts = fact_documents(random.Random(args.seed), args.facts, args.entities)
     if args.passage_tokens:
         records = answer_from_passages(backbone, net, facts, passage_tokens=args.passage_tokens, top_k=args.top_k,
-                                       max_new_tokens=32)
+                                       rerank=not args.no_rerank, max_new_tokens=32)
     else:  # the whole document, one adapter: what a memory of one document answers with
         records = answer_samples(backbone, facts, "doc2lora", net, max_new_tokens=32)
     summary = summarize(records)
     routed = sum(r.get("routed_holds_answer", True) for r in records) / len(records)
     print(json.dumps({"entities": args.entities, "seed": args.seed, "passage_tokens": args.passage_tokens,
-                      "top_k": args.top_k, "questions": len(records), "exact": round(summary["all_exact"], 3),
+                      "top_k": args.top_k, "rerank": not args.no_rerank, "surprise_rows": net.config.surprise_rows,
+                      "surprise_nats": net.config.surprise_nats,
+                      "questions": len(records), "exact": round(summary["all_exact"], 3),
                       "f1": round(summary["all_f1"], 3), "routed_holds_answer": round(routed, 3)}))
 
 

@@ -98,3 +98,22 @@ def test_shipped_doc2lora_internalizes_unseen_needles(smol):
     with_adapter = [r["exact"] for r in answer_samples(smol, docs, "doc2lora", net, max_new_tokens=8)]
     bare = [r["exact"] for r in answer_samples(smol, docs, "no_context", max_new_tokens=8)]
     assert sum(with_adapter) >= 5 and sum(bare) == 0, (with_adapter, bare)
+
+
+def test_reranking_finds_the_passage_that_embeddings_miss(smol):
+    """Embeddings match the codename question to the product's design passage; the backbone's
+    question likelihood finds the passage that states the codename in other words."""
+    from lora_memory import ParametricMemory
+
+    passages = {
+        "design": "The Velmora Nine was first drawn up by the engineer Tasko Brill.",
+        "codename": "Before its release, the Velmora Nine went by the working name Quillfeather.",
+        "plant": "The Velmora Nine is assembled in a plant near Osterwick.",
+        "pet": "Ondrel Vask keeps a tortoise called Pemble.",
+    }
+    with ParametricMemory(backbone=smol, doc2lora=load_default("doc2lora", smol)) as memory:
+        memory.add_documents(list(passages.values()), ids=list(passages), progress=False)
+        asked = "What was the internal codename of the Velmora Nine?"
+        assert memory.route(asked)[0][0] == "codename"
+        memory.rerank = False
+        assert memory.route(asked)[0][0] == "design"

@@ -51,3 +51,11 @@ def test_answers_from_passages_route_each_question_to_its_passage(lively, lively
     assert [r["gold"] for r in records] == ["3", "7", "9"]
     assert all(r["routed_holds_answer"] for r in records)
     assert all(isinstance(r["prediction"], str) and set(r) >= {"exact", "f1", "kind"} for r in records)
+
+
+def test_hard_wrapped_lines_do_not_end_sentences_but_headings_and_list_items_do(backbone):
+    text = "# Title\n\nThe cooperative owns one truck that\ndrives the catch to market.\n- Item one\n- Item two"
+    passages = split_passages(backbone, text, max_tokens=200)
+    assert passages == [text.replace("that\ndrives", "that drives")]
+    sentence = "The cooperative owns one truck that drives the catch to market."
+    assert sentence in split_passages(backbone, text, max_tokens=len(backbone.tokenize(sentence)) + 1)

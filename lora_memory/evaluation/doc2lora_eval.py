@@ -153,9 +153,11 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
         results.seconds[method] = round(time.perf_counter() - start, 1)
     if PASSAGES in methods and facts:
         start = time.perf_counter()
-        summary = summarize(answer_from_passages(backbone, hypernet, facts, passage_tokens=config.passage_tokens,
-                                                 max_new_tokens=config.max_new_tokens))
-        results.facts[PASSAGES] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
+        records = answer_from_passages(backbone, hypernet, facts, passage_tokens=config.passage_tokens,
+                                       max_new_tokens=config.max_new_tokens)
+        summary = summarize(records)
+        routed = sum(r["routed_holds_answer"] for r in records) / len(records)
+        results.facts[PASSAGES] = {"exact": summary["all_exact"], "f1": summary["all_f1"], "routed_holds_answer": routed}
         results.seconds[PASSAGES] = round(time.perf_counter() - start, 1)
     if "cd" in methods and facts:
         _context_distillation(config, backbone, hypernet, facts, results, d2l)

@@ -88,6 +88,7 @@ def answer_from_passages(
     *,
     passage_tokens: int = PASSAGE_TOKENS,
     top_k: int = 1,
+    rerank: bool = True,
     max_new_tokens: int = 16,
     encoder: Encoder | None = None,
 ) -> list[dict]:
@@ -95,12 +96,14 @@ def answer_from_passages(
 
     Each sample goes into a fresh memory as `split_passages` pieces, one adapter each, and its
     questions are asked through `ParametricMemory.ask_batch`, routed to the ``top_k`` closest
-    pieces (by ``encoder``; default all-MiniLM-L6-v2): the path a user who stores passages gets.
-    Records also say whether a routed piece holds the answer.
+    pieces (by ``encoder``, default all-MiniLM-L6-v2, then ``rerank``): the path a user who stores
+    passages gets. Records also say whether a routed piece holds the answer.
     """
     records = []
     for sample in samples:
-        with ParametricMemory(backbone=backbone, doc2lora=hypernet, top_k=top_k, encoder=encoder) as memory:
+        with ParametricMemory(
+            backbone=backbone, doc2lora=hypernet, top_k=top_k, rerank=rerank, encoder=encoder
+        ) as memory:
             memory.add_documents(split_passages(backbone, sample.document, passage_tokens), progress=False)
             answers = memory.ask_batch([qa.question for qa in sample.qas], max_new_tokens=max_new_tokens)
             for qa, answer in zip(sample.qas, answers, strict=True):

@@ -122,7 +122,7 @@ class ParametricMemoryIndex(BaseManagedIndex):
         self._memory.update(document.id_, document.get_content(), document.metadata)
 
     def as_retriever(self, similarity_top_k: int | None = None, **kwargs: Any) -> ParametricMemoryRetriever:
-        """The routed documents as ``NodeWithScore`` (whole documents, cosine routing scores)."""
+        """The routed documents as ``NodeWithScore`` (whole documents, the memory's routing scores)."""
         kwargs.setdefault("callback_manager", self._callback_manager)
         return ParametricMemoryRetriever(self._memory, similarity_top_k=similarity_top_k, **kwargs)
 

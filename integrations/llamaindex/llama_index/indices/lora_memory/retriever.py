@@ -26,7 +26,7 @@ class ParametricMemoryRetriever(BaseRetriever):
     """The documents whose adapters would answer a query, best first.
 
     A node is a whole document (the memory internalizes documents, not chunks) and its score is
-    the router's cosine similarity, so these are exactly the sources the query engine answers from.
+    the memory's routing score, so these are exactly the sources the query engine answers from.
 
     Args:
         memory: the memory to route in.
