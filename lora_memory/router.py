@@ -28,7 +28,7 @@ Encoder = Callable[[Sequence[str]], Tensor]
 
 # Reranking: embedding candidates reordered per question, the weight of their cosine next to the
 # question's mean log-probability, and the longest text reranked; all chosen on development sets.
-RERANK_CANDIDATES = 4
+RERANK_CANDIDATES = 3
 RERANK_WEIGHT = 5.0
 RERANK_MAX_TOKENS = 256
 
@@ -91,8 +91,8 @@ class Router:
 class QuestionLikelihood:
     """How likely the backbone finds a question as one asked about a text (mean log-prob per token).
 
-    The backbone is asked to write a question about the text, and the question's tokens are
-    scored as its reply: a text that states what the question asks makes it likely, whatever
+    The backbone is asked to write a question about the text (an empty system turn: the leanest
+    prompt), and the question's tokens are scored as its reply: a text that states what the question asks makes it likely, whatever
     the wording. Each pair costs a pass over the text, so `ParametricMemory` scores only texts up
     to `RERANK_MAX_TOKENS` (longer ones keep the embedding order).
 
@@ -110,7 +110,7 @@ class QuestionLikelihood:
         bb = self.backbone
         sequences, spans = [], []
         for text, question in pairs:
-            prompt = bb.chat_prompt(f"Write a question about this passage.\n\n{text}")
+            prompt = bb.chat_prompt(f"Write a question about this passage.\n\n{text}", system="")
             asked = bb.tokenize(question) or [bb.tokenizer.eos_token_id]
             sequences.append(prompt + asked)
             spans.append((len(prompt), len(prompt) + len(asked)))

@@ -19,7 +19,7 @@ def test_rerank_adds_weighted_cosine_to_likelihood_and_keeps_ties_in_route_order
 
 def test_question_likelihood_is_the_mean_log_probability_of_the_question_after_the_prompt(lively):
     text, asked = "Ada keeps three goats.", "How many goats does Ada keep?"
-    prompt = lively.chat_prompt(f"Write a question about this passage.\n\n{text}")
+    prompt = lively.chat_prompt(f"Write a question about this passage.\n\n{text}", system="")
     ids = torch.tensor([prompt + lively.tokenize(asked)])
     logp = torch.log_softmax(lively.forward_logits(ids)[0].float(), dim=-1)
     expected = logp[len(prompt) - 1 : -1].gather(-1, ids[0, len(prompt) :, None]).mean()
