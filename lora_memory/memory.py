@@ -3,8 +3,9 @@
 ``add`` internalizes a document into a LoRA adapter (Doc-to-LoRA) and stores both; ``ask`` routes
 the question to the most similar documents (embedding similarity, the few best reordered by the
 backbone's question likelihood: `lora_memory.router`), concatenates their adapters along rank
-(their updates add up) and generates with the result. The document never enters the prompt, so a question costs
-the same whatever the documents' length. Everything persists in one directory (`lora_memory.store`).
+(their updates add up) and generates with the result. The document never enters the answer's
+prompt (the reranker reads only a few short candidates, to choose), so a question costs the same
+whatever the documents' length. Everything persists in one directory (`lora_memory.store`).
 """
 
 from __future__ import annotations

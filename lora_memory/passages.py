@@ -3,11 +3,12 @@
 One adapter sums every fact of a document, and a question cannot pick its own fact out of many
 about different things: four fictional entities' facts in one ~370-token document were answered
 6% exactly, the same text stored as passages of at most 24 tokens and routed by `ParametricMemory`
-52% (BENCHMARKS.md, "Passages"). Routing finds a passage by what it says, so this helps where
-sentences name what they are about. Passages are whole sentences packed together; only a sentence
-longer than a passage is cut, since a fact cut in two is found and stored by neither half. A line
-break followed by a lower-case letter is read as a space: hard-wrapped prose breaks lines inside
-sentences, and a line break otherwise ends one (headings, list items).
+52% (BENCHMARKS.md, "Passages" and "Routing passages by question likelihood"). Routing finds a
+passage by what it says, so this helps where sentences name what they are about. Passages are
+whole sentences packed together; only a sentence longer than a passage is cut, since a fact cut
+in two is found and stored by neither half. A line break followed by a lower-case letter is read
+as a space: hard-wrapped prose breaks lines inside sentences, and a line break otherwise ends one
+(headings, list items).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids
 from lora_memory.hypernets.doc2lora import document_token_ids
 
-# Longest passage by default, about a sentence: of 16, 24 and 32, the size whose passages routing found best
-# on development fact documents (BENCHMARKS.md, "Passages").
+# Longest passage by default, about a sentence: of 16, 24 and 32 the size whose passages routing
+# found best on development fact documents (BENCHMARKS.md, "Routing passages by question likelihood").
 PASSAGE_TOKENS = 24
 _WRAPPED_LINE = re.compile(r"(?<=\S)[ \t]*\n[ \t]*(?=[a-z])")
 

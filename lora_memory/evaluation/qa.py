@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import string
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
@@ -97,20 +98,24 @@ def answer_from_passages(
     Each sample goes into a fresh memory as `split_passages` pieces, one adapter each, and its
     questions are asked through `ParametricMemory.ask_batch`, routed to the ``top_k`` closest
     pieces (by ``encoder``, default all-MiniLM-L6-v2, then ``rerank``): the path a user who stores
-    passages gets. Records also say whether a routed piece holds the answer.
+    passages gets. Records also say whether a routed piece holds the answer, and which document
+    (its index) they ask about and the seconds it took to split and internalize.
     """
     records = []
-    for sample in samples:
+    for n, sample in enumerate(samples):
         with ParametricMemory(
             backbone=backbone, doc2lora=hypernet, top_k=top_k, rerank=rerank, encoder=encoder
         ) as memory:
+            start = time.perf_counter()
             memory.add_documents(split_passages(backbone, sample.document, passage_tokens), progress=False)
+            seconds = time.perf_counter() - start
             answers = memory.ask_batch([qa.question for qa in sample.qas], max_new_tokens=max_new_tokens)
             for qa, answer in zip(sample.qas, answers, strict=True):
                 routed = " ".join(memory.get(i).text for i in answer.document_ids)
                 records.append({"kind": sample.kind, "gold": qa.answer, "prediction": answer.answer,
                                 "exact": exact_match(answer.answer, qa.answer),
-                                "f1": token_f1(answer.answer, qa.answer), "routed_holds_answer": qa.answer in routed})
+                                "f1": token_f1(answer.answer, qa.answer), "routed_holds_answer": qa.answer in routed,
+                                "document": n, "internalize_s": seconds})
     return records
 
 
