@@ -11,6 +11,7 @@ whatever the documents' length. Everything persists in one directory (`lora_memo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import uuid
@@ -20,12 +21,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from lora_memory import router as routing
 from lora_memory.adapter import LoraAdapter, concat_adapters
 from lora_memory.backbone import Backbone
 from lora_memory.errors import DocumentError, DocumentNotFoundError, InvalidIdError, QuestionError
 from lora_memory.generation import generate
 from lora_memory.hypernets.doc2lora import DocToLoRA, document_token_ids, internalize
-from lora_memory.router import RERANK_CANDIDATES, RERANK_MAX_TOKENS, Encoder, QuestionLikelihood, Router, rerank
+from lora_memory.router import Encoder, QuestionLikelihood, Router
 from lora_memory.runtime import LazyModels, aiterate, require_text, stream_generate
 from lora_memory.store import Store, StoredDocument, check_metadata, check_precision, validate_id
 
@@ -61,8 +63,9 @@ class ParametricMemory:
             once the memory holds two documents or more.
         top_k: documents whose adapters each question runs with.
         rerank: reorder the embedding router's best few documents by how likely the backbone
-            finds the question about each (documents up to 256 tokens, e.g. passages); it costs
-            one short backbone pass per candidate and found the right passage far more often.
+            finds the question about each, when all of them are up to 256 tokens (e.g. passages;
+            one longer candidate keeps the embedding order); it costs one short backbone pass per
+            candidate and found the right passage far more often.
         max_document_tokens: longest document accepted (None: no limit); longer ones raise
             `DocumentError`, since internalizing costs one backbone pass per chunk.
         max_new_tokens: default answer length.
@@ -242,7 +245,12 @@ class ParametricMemory:
 
     # ---- routing ---------------------------------------------------------------------------
     def route(self, question: str, k: int | None = None) -> list[tuple[str, float]]:
-        """The ``k`` documents (default ``top_k``) most similar to ``question``, as ``(id, score)``."""
+        """The ``k`` documents (default ``top_k``) ``question`` is routed to, best first, as ``(id, score)``.
+
+        Scores are cosine similarities, or where the memory reranks (``rerank``, candidates all
+        up to 256 tokens), the question's mean log-likelihood + 5 x cosine: compare them within
+        one route, not across routes.
+        """
         return self._route_many([question], k)[0]
 
     def retrieve(self, question: str, k: int | None = None) -> list[StoredDocument]:
@@ -263,7 +271,7 @@ class ParametricMemory:
             vectors = router.embed([text for _, _, text in pending])
             self._store.save_embeddings(router.name, [(i, v, e) for (i, v, _), e in zip(pending, vectors, strict=True)])
         doc_ids, matrix = self._store.embeddings(router.name)
-        depth = max(k, RERANK_CANDIDATES) if self.rerank else k
+        depth = max(k, routing.RERANK_CANDIDATES) if self.rerank else k
         routes = [router.top_k(q, matrix, depth) for q in router.embed(questions)]
         if self.rerank:
             routes = self._rerank(questions, routes, doc_ids, k)
@@ -272,15 +280,24 @@ class ParametricMemory:
     def _rerank(
         self, questions: Sequence[str], routes: list[list[tuple[int, float]]], doc_ids: list[str], k: int
     ) -> list[list[tuple[int, float]]]:
-        """Each route's candidates reordered by question likelihood, where all of them are short enough."""
-        docs = {i: self._store.get(doc_ids[i]) for route in routes for i, _ in route}
-        short = [all(docs[i].tokens <= RERANK_MAX_TOKENS for i, _ in route) for route in routes]
-        pairs = [(docs[i].text, q) for q, route, ok in zip(questions, routes, short) if ok for i, _ in route]
+        """Each route's candidates reordered by question likelihood, where all of them are short enough.
+
+        A candidate deleted by another thread since the embeddings were read drops out of its route.
+        """
+        docs = {}
+        for i in {i for route in routes for i, _ in route}:
+            with contextlib.suppress(DocumentNotFoundError):
+                docs[i] = self._store.get(doc_ids[i])
+        routes = [[(i, score) for i, score in route if i in docs] for route in routes]
+        short = [all(docs[i].tokens <= routing.RERANK_MAX_TOKENS for i, _ in route) for route in routes]
+        pairs = [
+            (docs[i].text, q) for q, route, ok in zip(questions, routes, short, strict=True) if ok for i, _ in route
+        ]
         if self._likelihood is None:
             self._likelihood = QuestionLikelihood(self.backbone)
         likelihoods = iter(self._likelihood(pairs))
         return [
-            rerank(route, [next(likelihoods) for _ in route], k) if ok else route[:k]
+            routing.rerank(route, [next(likelihoods) for _ in route], k) if ok else route[:k]
             for route, ok in zip(routes, short, strict=True)
         ]
 

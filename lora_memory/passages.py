@@ -6,7 +6,7 @@ about different things: four fictional entities' facts in one ~370-token documen
 52% (BENCHMARKS.md, "Passages" and "Routing passages by question likelihood"). Routing finds a
 passage by what it says, so this helps where sentences name what they are about. Passages are
 whole sentences packed together; only a sentence longer than a passage is cut, since a fact cut
-in two is found and stored by neither half. A line break followed by a lower-case letter is read
+in two is found and stored by neither half. A line break followed by a lower-case ASCII letter is read
 as a space: hard-wrapped prose breaks lines inside sentences, and a line break otherwise ends one
 (headings, list items).
 """
@@ -23,7 +23,7 @@ from lora_memory.hypernets.doc2lora import document_token_ids
 # Longest passage by default, about a sentence: of 16, 24 and 32 the size whose passages routing
 # found best on development fact documents (BENCHMARKS.md, "Routing passages by question likelihood").
 PASSAGE_TOKENS = 24
-_WRAPPED_LINE = re.compile(r"(?<=\S)[ \t]*\n[ \t]*(?=[a-z])")
+_WRAPPED_LINE = re.compile(r"(?<=\S)[ \t\r]*\n[ \t]*(?=[a-z])")
 
 
 def split_passages(backbone: Backbone, text: str, max_tokens: int = PASSAGE_TOKENS) -> list[str]:

@@ -9,7 +9,7 @@ Sentence embeddings find the passages about a question's subject but often miss 
 holds the asked relation ("codename" against "known only as"), so `QuestionLikelihood` reorders the
 few best by how likely the backbone finds the question as one written about each passage (query
 likelihood, as UPR does): on development fact documents stored as passages this lifted the routed
-passage holding the answer from 84% to 93% (BENCHMARKS.md, "Routing passages by question likelihood").
+passage holding the answer from 84% to 92% (BENCHMARKS.md, "Routing passages by question likelihood").
 """
 
 from __future__ import annotations
@@ -92,9 +92,10 @@ class QuestionLikelihood:
     """How likely the backbone finds a question as one asked about a text (mean log-prob per token).
 
     The backbone is asked to write a question about the text (an empty system turn: the leanest
-    prompt), and the question's tokens are scored as its reply: a text that states what the question asks makes it likely, whatever
-    the wording. Each pair costs a pass over the text, so `ParametricMemory` scores only texts up
-    to `RERANK_MAX_TOKENS` (longer ones keep the embedding order).
+    prompt), and the question's tokens are scored as its reply: a text that states what the
+    question asks makes it likely, whatever the wording. Each pair costs a pass over the text, so
+    `ParametricMemory` scores only texts up to `RERANK_MAX_TOKENS` (longer ones keep the embedding
+    order).
 
     Args:
         backbone: the model that scores; the memory's own backbone, so no other model loads.
@@ -111,7 +112,7 @@ class QuestionLikelihood:
         sequences, spans = [], []
         for text, question in pairs:
             prompt = bb.chat_prompt(f"Write a question about this passage.\n\n{text}", system="")
-            asked = bb.tokenize(question) or [bb.tokenizer.eos_token_id]
+            asked = bb.tokenize(question)
             sequences.append(prompt + asked)
             spans.append((len(prompt), len(prompt) + len(asked)))
         scores: list[float] = []

@@ -8,7 +8,8 @@ unless ``--no-rerank``; `answer_from_passages`). Prints exact match, token F1 an
 routed piece holds the answer. Figures in BENCHMARKS.md ("Passages", "Routing passages by
 question likelihood"):
 
-    OMP_NUM_THREADS=2 python scripts/d2l_passages.py --facts 8 --entities 4 --seed 5150 [--no-rerank] [--passage-tokens 0]
+    OMP_NUM_THREADS=2 python scripts/d2l_passages.py --facts 8 --entities 4 --seed 5150 [--no-rerank]
+    OMP_NUM_THREADS=2 python scripts/d2l_passages.py --facts 8 --entities 4 --seed 5150 --passage-tokens 0
 """
 
 from __future__ import annotations

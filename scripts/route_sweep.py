@@ -3,8 +3,8 @@
 Development fact documents (never trained on, `fact_documents`) cut by `split_passages`; for each
 question the ``--candidates`` passages closest by all-MiniLM-L6-v2 are scored once by
 `QuestionLikelihood`, then every (candidates, weight) pair of the sweep is read off those scores.
-No adapters are made: this measures routing only. Figures in BENCHMARKS.md ("Routing by question
-likelihood"):
+No adapters are made: this measures routing only. Figures in BENCHMARKS.md ("Routing passages by
+question likelihood"):
 
     OMP_NUM_THREADS=2 python scripts/route_sweep.py --passage-tokens 24
 """

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lora_memory.errors import DocumentError
-from lora_memory.passages import split_passages
+from lora_memory.passages import sentence_token_ids, split_passages
 
 TEXT = " ".join(f"Entity number {i} lives in town {i} and keeps {i} goats." for i in range(12))
 
@@ -59,3 +59,21 @@ def test_hard_wrapped_lines_do_not_end_sentences_but_headings_and_list_items_do(
     assert passages == [text.replace("that\ndrives", "that drives")]
     sentence = "The cooperative owns one truck that drives the catch to market."
     assert sentence in split_passages(backbone, text, max_tokens=len(backbone.tokenize(sentence)) + 1)
+
+
+def test_short_sentences_are_packed_together_and_a_long_one_is_cut_to_size(backbone):
+    short = [f"Item {i} is red." for i in range(6)]
+    size = len(backbone.tokenize(" " + " ".join(short[:2])))  # two sentences, each after a space
+    passages = split_passages(backbone, " ".join(short), max_tokens=size)
+    assert passages == [" ".join(short[i : i + 2]) for i in range(0, 6, 2)]
+    long = "word " * 40 + "end."
+    pieces = split_passages(backbone, long, max_tokens=10)  # one sentence: cut into balanced pieces
+    assert len(pieces) == -(-len(backbone.tokenize(long)) // 10) and " ".join(pieces).split() == long.split()
+
+
+def test_sentence_token_ids_cut_after_runs_of_breaks_and_join_back():
+    breaks = {0, 1}  # say 0 is "." and 1 is "!"
+    ids = [5, 6, 0, 7, 1, 0, 8, 9, 0, 0, 4]
+    sentences = sentence_token_ids(ids, breaks)
+    assert sentences == [[5, 6, 0], [7, 1, 0], [8, 9, 0, 0], [4]]
+    assert [t for s in sentences for t in s] == ids

@@ -65,7 +65,7 @@ def test_memory_reorders_its_embedding_candidates_by_question_likelihood(lively,
 
 def test_documents_too_long_to_rerank_keep_the_embedding_order(memories, monkeypatch):
     plain, reranked = memories
-    monkeypatch.setattr("lora_memory.memory.RERANK_MAX_TOKENS", 3)
+    monkeypatch.setattr("lora_memory.router.RERANK_MAX_TOKENS", 3)
     asked = question(NAMES[4])
     assert reranked.route(asked, k=3) == plain.route(asked, k=3)
 
@@ -77,3 +77,21 @@ def test_batched_questions_are_reranked_like_single_ones(memories):
         single = reranked.route(q, k=2)
         assert answer.document_ids == [i for i, _ in single]
         assert answer.scores == pytest.approx([s for _, s in single], abs=1e-4)
+
+
+def test_a_candidate_deleted_meanwhile_drops_out_of_the_route(memories, monkeypatch):
+    from lora_memory import DocumentNotFoundError
+
+    _, reranked = memories
+    asked = question(NAMES[1])
+    gone = reranked.route(asked, k=RERANK_CANDIDATES)[0][0]
+    get = reranked._store.get
+
+    def get_unless_gone(doc_id):
+        if doc_id == gone:
+            raise DocumentNotFoundError(doc_id)
+        return get(doc_id)
+
+    monkeypatch.setattr(reranked._store, "get", get_unless_gone)
+    route = reranked.route(asked, k=RERANK_CANDIDATES)
+    assert gone not in [i for i, _ in route] and len(route) == RERANK_CANDIDATES - 1

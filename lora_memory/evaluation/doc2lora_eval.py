@@ -158,7 +158,8 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
         summary = summarize(records)
         routed = sum(r["routed_holds_answer"] for r in records) / len(records)
         per_document = {r["document"]: r["internalize_s"] for r in records}
-        results.facts[PASSAGES] = {"exact": summary["all_exact"], "f1": summary["all_f1"], "routed_holds_answer": routed,
+        results.facts[PASSAGES] = {"exact": summary["all_exact"], "f1": summary["all_f1"],
+                                   "routed_holds_answer": routed,
                                    "internalize_seconds_per_document": sum(per_document.values()) / len(per_document)}
         results.seconds[PASSAGES] = round(time.perf_counter() - start, 1)
     if "cd" in methods and facts:
