@@ -11,7 +11,6 @@ whatever the documents' length. Everything persists in one directory (`lora_memo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import tempfile
 import uuid
@@ -282,16 +281,19 @@ class ParametricMemory:
     ) -> list[list[tuple[int, float]]]:
         """Each route's candidates reordered by question likelihood, where all of them are short enough.
 
-        A candidate deleted by another thread since the embeddings were read drops out of its route.
+        Only short texts are read from the store; a candidate deleted by another thread since the
+        embeddings were read drops out of its route.
         """
-        docs = {}
-        for i in {i for route in routes for i, _ in route}:
-            with contextlib.suppress(DocumentNotFoundError):
-                docs[i] = self._store.get(doc_ids[i])
-        routes = [[(i, score) for i, score in route if i in docs] for route in routes]
-        short = [all(docs[i].tokens <= routing.RERANK_MAX_TOKENS for i, _ in route) for route in routes]
+        texts = self._store.short_texts(
+            sorted({doc_ids[i] for route in routes for i, _ in route}), routing.RERANK_MAX_TOKENS
+        )
+        routes = [[(i, score) for i, score in route if doc_ids[i] in texts] for route in routes]
+        short = [all(texts[doc_ids[i]] is not None for i, _ in route) for route in routes]
         pairs = [
-            (docs[i].text, q) for q, route, ok in zip(questions, routes, short, strict=True) if ok for i, _ in route
+            (texts[doc_ids[i]], question)
+            for question, route, ok in zip(questions, routes, short, strict=True)
+            if ok
+            for i, _ in route
         ]
         if self._likelihood is None:
             self._likelihood = QuestionLikelihood(self.backbone)

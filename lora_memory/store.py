@@ -477,6 +477,18 @@ class Store:
     def __contains__(self, doc_id: object) -> bool:
         return isinstance(doc_id, str) and bool(self._query("SELECT 1 FROM documents WHERE id = ?", (doc_id,)))
 
+    def short_texts(self, doc_ids: Sequence[str], max_tokens: int) -> dict[str, str | None]:
+        """Each stored id's text, or None where it is over ``max_tokens`` (long texts are not read).
+
+        Ids not in the store are left out, so a caller racing a delete sees the document gone.
+        """
+        marks = ",".join("?" * len(doc_ids))
+        rows = self._query(
+            f"SELECT id, CASE WHEN tokens <= ? THEN text END FROM documents WHERE id IN ({marks})",
+            (max_tokens, *doc_ids),
+        )
+        return dict(rows)
+
     def totals(self) -> tuple[int, int, int]:
         """``(documents, tokens, adapter_bytes)`` over the whole store, from one consistent read."""
         n, tokens, nbytes = self._query(

@@ -79,19 +79,26 @@ def test_batched_questions_are_reranked_like_single_ones(memories):
         assert answer.scores == pytest.approx([s for _, s in single], abs=1e-4)
 
 
-def test_a_candidate_deleted_meanwhile_drops_out_of_the_route(memories, monkeypatch):
-    from lora_memory import DocumentNotFoundError
-
-    _, reranked = memories
+def test_a_candidate_deleted_meanwhile_drops_out_of_the_route(lively, lively_net):
     asked = question(NAMES[1])
-    gone = reranked.route(asked, k=RERANK_CANDIDATES)[0][0]
-    get = reranked._store.get
+    with ParametricMemory(backbone=lively, doc2lora=lively_net, encoder=HashEncoder()) as memory:
+        memory.add_documents(DOCS[:4], ids=NAMES[:4], progress=False)
+        gone = memory.route(asked)[0][0]
+        read_embeddings = memory._store.embeddings
 
-    def get_unless_gone(doc_id):
-        if doc_id == gone:
-            raise DocumentNotFoundError(doc_id)
-        return get(doc_id)
+        def embeddings_then_a_delete(model):  # another thread deletes right after routing read the vectors
+            read = read_embeddings(model)
+            memory._store.delete(gone)
+            return read
 
-    monkeypatch.setattr(reranked._store, "get", get_unless_gone)
-    route = reranked.route(asked, k=RERANK_CANDIDATES)
+        memory._store.embeddings = embeddings_then_a_delete
+        route = memory.route(asked, k=RERANK_CANDIDATES)
     assert gone not in [i for i, _ in route] and len(route) == RERANK_CANDIDATES - 1
+
+
+def test_short_texts_reads_only_texts_within_the_limit(memories):
+    plain, _ = memories
+    tokens = {i: plain.get(i).tokens for i in NAMES[:2]}
+    texts = plain._store.short_texts([*NAMES[:2], "absent"], max(tokens.values()))
+    assert texts == {i: plain.get(i).text for i in NAMES[:2]}  # an id not stored is left out
+    assert plain._store.short_texts(NAMES[:2], min(tokens.values()) - 1) == dict.fromkeys(NAMES[:2])
