@@ -2,7 +2,8 @@
 
 A memory holds the passages of ``--documents`` development fact documents (4 entities each,
 `split_passages`); every question of theirs is routed, and ``--asks`` of them answered
-(``--new-tokens`` tokens), first without reranking, then with it; medians in seconds. Figures in
+(``--new-tokens`` tokens), first without reranking, then with it; medians in seconds. Also what a
+passage costs to hold: its adapter's fp32 bytes against its text's fp16 KV cache. Figures in
 BENCHMARKS.md ("Routing passages by question likelihood"):
 
     OMP_NUM_THREADS=2 python scripts/route_latency.py
@@ -43,7 +44,10 @@ def main() -> None:
         for doc in docs:
             memory.add_documents(split_passages(backbone, doc.document), progress=False)
         memory.route(questions[0])  # load the encoder and embed the passages before timing
-        results = {"passages": len(memory), "questions": len(questions)}
+        report = memory.memory_report()
+        results = {"passages": len(memory), "questions": len(questions),
+                   "adapter_bytes_per_passage": report["adapter_bytes"] / len(memory),
+                   "kv_cache_bytes_fp16_per_passage": report["kv_cache_bytes_fp16"] / len(memory)}
         for rerank in (False, True):
             memory.rerank = rerank
             results[f"rerank={rerank}"] = {
