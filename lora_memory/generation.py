@@ -1,4 +1,8 @@
-"""Text generation with per-sample adapters: the last step of backbone -> adapter -> answer."""
+"""Text generation with per-sample adapters: the last step of backbone -> adapter -> answer.
+
+Also the teacher-forced view of the same prompts (`answer_batch`, `gather_positions`), which
+training losses and the context-distillation baseline score given answers with.
+"""
 
 from __future__ import annotations
 
@@ -71,6 +75,23 @@ def generate_ids(
     for row in out[:, ids.shape[1] :].tolist():
         replies.append(row[: row.index(eos) + 1] if eos in row else row)
     return replies
+
+
+def answer_batch(backbone: Backbone, prompts: list[list[int]], answers: list[list[int]]):
+    """Right-padded prompt+answer sequences and, per sequence, the positions predicting the answer."""
+    ids, mask = backbone.pad([p + a for p, a in zip(prompts, answers)])
+    positions = [list(range(len(p) - 1, len(p) - 1 + len(a))) for p, a in zip(prompts, answers)]
+    return ids, mask, positions
+
+
+def gather_positions(hidden: torch.Tensor, positions: list[list[int]]) -> torch.Tensor:
+    """Hidden states at the listed positions only, ``(answer tokens in the batch, hidden)``.
+
+    Logits are then computed for these rows alone: never the vocabulary over whole sequences.
+    """
+    rows = torch.tensor([i for i, pos in enumerate(positions) for _ in pos], device=hidden.device)
+    cols = torch.tensor([p for pos in positions for p in pos], device=hidden.device)
+    return hidden[rows, cols]
 
 
 def in_context_question(document: str, question: str) -> str:

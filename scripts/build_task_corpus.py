@@ -11,7 +11,7 @@ Two sources:
 * **Procedural** tasks generated here: string transforms, formatting, extraction, arithmetic and
   keyword-rule classification. Inputs come from an open vocabulary (made-up words, random numbers),
   so answers must be computed, never memorised; evaluation examples use made-up words from the
-  held-out half of :func:`lora_memory.training.data.word_split`, which training examples never use.
+  held-out half of :func:`lora_memory.data.synthetic.word_split`, which training examples never use.
   Tasks of one family share an input format (a bare word, "37 48", a list of numbers), so only the
   description says which transform to apply.
 
@@ -53,7 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lora_memory.training.data import word_split  # after the path tweak
+from lora_memory.data.synthetic import word_split  # after the path tweak
 
 FORMAT = "lora-memory/task-corpus"
 VERSION = 1
@@ -188,7 +188,7 @@ def make_descriptions(
 
 @dataclass
 class Record:
-    """One task as written to the corpus (see lora_memory.training.task_corpus.Task)."""
+    """One task as written to the corpus (see lora_memory.data.task_corpus.Task)."""
 
     name: str
     source: str

@@ -15,7 +15,7 @@ import time
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation.doc2lora_eval import niah_samples
 from lora_memory.evaluation.qa import answer_samples
-from lora_memory.hypernets.checkpoint import load_default, load_checkpoint
+from lora_memory.hypernets.checkpoint import load_checkpoint, load_default
 from lora_memory.hypernets.doc2lora import internalize
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

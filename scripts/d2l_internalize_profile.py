@@ -10,12 +10,13 @@ import argparse
 import json
 import time
 
+from profile_d2l_step import SECONDS, timed  # the training-step profile's timer (scripts/ is on the path)
+
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation.doc2lora_eval import niah_samples
 from lora_memory.hypernets import doc2lora
 from lora_memory.hypernets.checkpoint import load_default
-from profile_d2l_step import SECONDS, timed  # the training-step profile's timer (scripts/ is on the path)
 
 
 def main() -> None:

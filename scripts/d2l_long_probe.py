@@ -18,11 +18,11 @@ import random
 
 from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids
+from lora_memory.data.synthetic import needle_sample
 from lora_memory.evaluation.qa import exact_match
 from lora_memory.generation import answer
 from lora_memory.hypernets.checkpoint import load_default
 from lora_memory.hypernets.doc2lora import internalize
-from lora_memory.training.data import needle_sample
 
 CONDITIONS = ("folded", "concat", "window8", "needle_chunk")
 

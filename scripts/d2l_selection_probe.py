@@ -21,11 +21,11 @@ import time
 import torch
 
 from lora_memory.backbone import Backbone
+from lora_memory.data.synthetic import DocSample, sample_stream
+from lora_memory.generation import answer_batch, gather_positions
 from lora_memory.hypernets.checkpoint import fresh
 from lora_memory.hypernets.doc2lora import ChunkFeatures, assemble, encode_chunks
-from lora_memory.training.data import DocSample, sample_stream
 from lora_memory.training.doc2lora import Doc2LoRATrainConfig, doc2lora_loss
-from lora_memory.training.loop import answer_batch, gather_positions
 
 NEEDLE_ONLY = {"needle": 1.0, "facts": 0.0}
 

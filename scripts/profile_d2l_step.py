@@ -19,10 +19,10 @@ from collections.abc import Callable
 import torch
 
 from lora_memory.backbone import Backbone
+from lora_memory.data.synthetic import sample_stream
 from lora_memory.hypernets import doc2lora
 from lora_memory.hypernets.checkpoint import fresh
 from lora_memory.training import doc2lora as recipe
-from lora_memory.training.data import sample_stream
 
 SECONDS: dict[str, float] = {}
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from lora_memory.bench import SECTIONS, BenchConfig, run_bench
-from lora_memory.quantize import dequantize_adapter, quantize_adapter
 from lora_memory.bench.timing import PeakMemory, measure
 from lora_memory.cli import build_parser
 from lora_memory.config_args import config_from_args
 from lora_memory.hypernets import fresh
 from lora_memory.hypernets.encoders import BackboneEncoder
+from lora_memory.quantize import dequantize_adapter, quantize_adapter
 from tests.conftest import random_adapter
 
 

@@ -5,13 +5,13 @@ import random
 
 import torch
 
-from lora_memory.context_distill import context_distill
+from lora_memory.data.synthetic import QA, fact_sample
+from lora_memory.evaluation.context_distill import context_distill
 from lora_memory.evaluation.doc2lora_eval import Doc2LoRAEvalConfig, evaluate_doc2lora, fact_documents
 from lora_memory.evaluation.qa import exact_match, token_f1
 from lora_memory.generation import generate_ids, in_context_question
 from lora_memory.hypernets import fresh
 from lora_memory.testing import random_adapter
-from lora_memory.training.data import QA, fact_sample
 
 
 def test_scoring():

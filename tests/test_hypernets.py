@@ -6,8 +6,8 @@ import torch
 from lora_memory import AdapterBatch, DocumentError, describe_task, internalize
 from lora_memory.chunking import chunk_token_ids
 from lora_memory.hypernets import encode_chunks, fresh
-from lora_memory.hypernets.doc2lora import SPREAD_CHUNKS, assemble
 from lora_memory.hypernets.base import upper_half
+from lora_memory.hypernets.doc2lora import SPREAD_CHUNKS, assemble
 
 DOC = "Ada Quill lives in Port Verin and works as a glassblower; her cat is called Miso. " * 12
 D2L_ARCHS = ["fast_weight", "perceiver"]

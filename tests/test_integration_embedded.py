@@ -58,8 +58,8 @@ def test_default_doc2lora_internalizes_with_chunks(smol, example):
 def test_shipped_text2lora_does_a_held_out_task_from_its_description(smol):
     """A task and descriptions never trained on: with the shipped T2L's adapter the model does the
     task, bare it does not (measured 50% and 0% on this task, 16 examples x 3 descriptions)."""
+    from lora_memory.data.task_corpus import load_corpus
     from lora_memory.evaluation.text2lora_eval import evaluate_method
-    from lora_memory.training.task_corpus import load_corpus
 
     net = load_default("text2lora", smol)
     assert not net.card.get("untrained") and net.layers == tuple(range(15, 30))
@@ -85,9 +85,9 @@ def test_shipped_doc2lora_internalizes_unseen_needles(smol):
     """The shipped checkpoint answers needles it never saw from the adapter alone; the bare model cannot."""
     import random
 
+    from lora_memory.data.synthetic import needle_sample
     from lora_memory.evaluation.qa import answer_samples
     from lora_memory.hypernets import card_path, shipped_checkpoint
-    from lora_memory.training.data import needle_sample
 
     assert shipped_checkpoint("doc2lora") is not None, "no Doc-to-LoRA checkpoint ships in lora_memory/checkpoints"
     card = json.loads(card_path("doc2lora").read_text())

@@ -38,8 +38,8 @@ class _NameEncoder:
 
 
 def test_answers_from_passages_route_each_question_to_its_passage(lively, lively_net):
+    from lora_memory.data.synthetic import QA, DocSample
     from lora_memory.evaluation.qa import answer_from_passages
-    from lora_memory.training.data import QA, DocSample
 
     text = " ".join(f"{n} keeps {k} goats at the farm by the long river in the north." for n, k in
                     [("Ada", 3), ("Bo", 5), ("Cy", 7), ("Dee", 9)])

@@ -6,8 +6,8 @@ import random
 import pytest
 import torch
 
+from lora_memory.data.synthetic import QA, DocSample
 from lora_memory.hypernets import fresh
-from lora_memory.training.data import QA, DocSample
 from lora_memory.training.doc2lora import Doc2LoRATrainConfig, _chunk_groups, doc2lora_loss
 from lora_memory.training.routing import answer_rows, routing_loss
 

@@ -35,8 +35,7 @@ from lora_memory import (
     save_checkpoint,
 )
 from lora_memory.hypernets import fresh
-from tests.conftest import random_adapter
-from tests.conftest import lively_backbone, lively_doc2lora
+from tests.conftest import lively_backbone, lively_doc2lora, random_adapter
 from tests.test_memory import DOCS, NAMES, HashEncoder, question
 
 ROOT = Path(__file__).resolve().parent.parent

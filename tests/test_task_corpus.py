@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lora_memory.training.data import word_split
-from lora_memory.training.task_corpus import (
+from lora_memory.data.synthetic import word_split
+from lora_memory.data.task_corpus import (
     METRICS,
     SOURCES,
     Task,

@@ -5,9 +5,9 @@ import json
 import torch
 from safetensors.torch import load_file
 
+from lora_memory.data.task_corpus import Task, TaskExample, load_corpus
 from lora_memory.evaluation.text2lora_eval import METHODS, correct, evaluate_method
 from lora_memory.hypernets import fresh
-from lora_memory.training.task_corpus import Task, TaskExample, load_corpus
 from lora_memory.training.text2lora import Text2LoRATrainConfig, train
 
 

@@ -1,17 +1,16 @@
 """Doc-to-LoRA training on the tiny model: the loss moves the network, runs resume exactly."""
 
 import json
+import random
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from lora_memory.data.synthetic import QA, DocSample
 from lora_memory.hypernets import fresh
-from lora_memory.training.data import QA, DocSample
 from lora_memory.training.doc2lora import Doc2LoRATrainConfig, doc2lora_loss, train
 from lora_memory.training.loop import lr_at
-
-import random
 
 DOCS = [
     DocSample("The grass is green. The special magic number is 4821. The sky is blue.",

@@ -7,7 +7,7 @@ from itertools import islice
 
 import pytest
 
-from lora_memory.training.data import (
+from lora_memory.data.synthetic import (
     ENTITY_KINDS,
     FILLER_FACTS,
     NEEDLE_QUESTION,

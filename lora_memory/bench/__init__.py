@@ -4,7 +4,7 @@ Modules, one job each: `config` (the run's flags), `timing` (warm-up, repeats, m
 memory), `documents` (benchmark documents and each method's prompt), `tasks` (the T2L task),
 `workspace` (what sections share), `measures` (the sections), `targets` (pass / miss), `report`
 (JSON, figures, markdown) and `runner` (all of it in order). The context-distillation baseline
-(`lora_memory.context_distill`) and the int8 adapter form (`lora_memory.quantize`) live in the
+(`lora_memory.evaluation.context_distill`) and the int8 adapter form (`lora_memory.quantize`) live in the
 core package: `lora-memory eval doc2lora` scores both.
 """
 

@@ -1,6 +1,6 @@
 """The benchmark's inputs: documents of a given length and the prompts each method builds.
 
-Documents are needle-in-a-haystack samples (`lora_memory.training.data.needle_sample`) of at
+Documents are needle-in-a-haystack samples (`lora_memory.data.synthetic.needle_sample`) of at
 least the requested number of tokens, so every method answers the same question about the same
 text. Prompts are built the way the methods ship: the question alone (Doc-to-LoRA, no context),
 the document in the prompt (in-context; its head is kept when it does not fit the window), or the
@@ -16,9 +16,9 @@ import torch
 
 from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids
+from lora_memory.data.synthetic import DocSample, needle_sample
 from lora_memory.generation import in_context_question
 from lora_memory.router import Router
-from lora_memory.training.data import DocSample, needle_sample
 
 
 @dataclass

@@ -19,13 +19,13 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from lora_memory import quantize
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
-from lora_memory import quantize
-from lora_memory.context_distill import context_distill, teacher_fits
 from lora_memory.bench.documents import RagIndex, in_context_prompt
 from lora_memory.bench.tasks import few_shot_prompt, load_task
 from lora_memory.bench.workspace import Workspace
+from lora_memory.evaluation.context_distill import context_distill, teacher_fits
 from lora_memory.generation import generate
 from lora_memory.hypernets.doc2lora import internalize
 from lora_memory.hypernets.text2lora import describe_task

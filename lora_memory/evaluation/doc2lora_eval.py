@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
-from lora_memory.context_distill import context_distill
+from lora_memory.evaluation.context_distill import context_distill
 from lora_memory.evaluation import plots
 from lora_memory.evaluation.qa import METHODS, answer_from_passages, answer_samples, summarize
 from lora_memory.generation import in_context_question
@@ -36,7 +36,7 @@ from lora_memory.hypernets.base import ConfigMixin
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.passages import PASSAGE_TOKENS
 from lora_memory.quantize import dequantize_adapter, quantize_adapter
-from lora_memory.training.data import NEEDLE_DEPTHS, DocSample, fact_sample, multi_fact_sample, needle_sample
+from lora_memory.data.synthetic import NEEDLE_DEPTHS, DocSample, fact_sample, multi_fact_sample, needle_sample
 
 
 # scored on fact QA only: a 32K-token needle document would be a thousand passages

@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
+from lora_memory.data.synthetic import DocSample
 from lora_memory.generation import generate, in_context_question
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.memory import ParametricMemory
 from lora_memory.passages import PASSAGE_TOKENS, split_passages
 from lora_memory.router import Encoder
-from lora_memory.training.data import DocSample
 
 METHODS = ("doc2lora", "in_context", "no_context")
 PROMPTED = ("in_context", "no_context")  # methods that answer without an adapter

@@ -19,15 +19,14 @@ from tqdm.auto import tqdm
 
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
+from lora_memory.data.task_corpus import Task, TaskExample, garbage_description, load_corpus
 from lora_memory.evaluation import plots
 from lora_memory.evaluation.qa import exact_match, normalize_answer
 from lora_memory.generation import generate
 from lora_memory.hypernets.base import ConfigMixin
 from lora_memory.hypernets.checkpoint import load_checkpoint
 from lora_memory.hypernets.encoders import make_encoder
-from lora_memory.hypernets.text2lora import TextToLoRA
-from lora_memory.training.task_corpus import Task, TaskExample, garbage_description, load_corpus
-from lora_memory.training.text2lora import constant_embedding, prompt_ids
+from lora_memory.hypernets.text2lora import TextToLoRA, prompt_ids
 
 METHODS = ("base", "description", "three_shot", "multitask", "text2lora", "garbage")
 
@@ -77,7 +76,7 @@ def evaluate_method(
                 adapter = _adapter(backbone, net, encoder([junk]).to(backbone.device))
                 adapt_tokens += len(backbone.tokenize(junk))
             elif method == "multitask":
-                adapter = _adapter(backbone, net, constant_embedding(net, 1))
+                adapter = _adapter(backbone, net, net.constant_embedding(1))
             prefix = {"description": f"{description}\n\n", "three_shot": _shots(task)}.get(method, "")
             items = task.eval[:examples]
             prompts = [prompt_ids(backbone, net, prefix + e.input, max_input_tokens + len(backbone.tokenize(prefix)))

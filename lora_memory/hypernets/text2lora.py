@@ -87,6 +87,10 @@ class TextToLoRA(Hypernetwork):
         """The chat prompt of an input alone, under the system turn this network was trained with."""
         return backbone.chat_prompt(text, system=self.config.system_prompt)
 
+    def constant_embedding(self, n: int) -> Tensor:
+        """The fixed input of a multi-task network: one adapter whatever the task."""
+        return torch.ones(n, self.embed_dim, device=next(self.parameters()).device)
+
     def forward(self, embeddings: Tensor) -> AdapterBatch:
         """Description embeddings ``(b, embed_dim)`` -> one adapter per description."""
         b, n, r = embeddings.shape[0], len(self.layers), self.config.rank
@@ -108,6 +112,14 @@ class TextToLoRA(Hypernetwork):
             A[name] = flat[..., : r * d_in].reshape(b, n, r, d_in)
             B[name] = flat[..., r * d_in :].reshape(b, n, d_out, r) * self.scale
         return AdapterBatch(A, B, self.layers)
+
+
+def prompt_ids(backbone: Backbone, net: TextToLoRA, text: str, max_tokens: int) -> list[int]:
+    """``net``'s chat prompt of the input alone (the task lives in the adapter), its head cut if too long."""
+    ids = backbone.tokenize(text)
+    if len(ids) > max_tokens:
+        text = backbone.tokenizer.decode(ids[-max_tokens:])
+    return net.prompt(backbone, text)
 
 
 def describe_task(backbone: Backbone, hypernet: TextToLoRA, description: str) -> LoraAdapter:

@@ -29,13 +29,13 @@ from lora_memory import injection
 from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids
 from lora_memory.errors import CheckpointError
-from lora_memory.generation import in_context_question
+from lora_memory.generation import answer_batch, gather_positions, in_context_question
 from lora_memory.hypernets.base import ConfigMixin
 from lora_memory.hypernets.checkpoint import fresh
 from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, chunk_adapters
 from lora_memory.training import loop
-from lora_memory.training.data import QA, DocSample, sample_stream
-from lora_memory.training.loop import accelerator_for, answer_batch, gather_positions
+from lora_memory.data.synthetic import QA, DocSample, sample_stream
+from lora_memory.training.loop import accelerator_for
 from lora_memory.training.routing import routing_loss
 
 log = logging.getLogger(__name__)

@@ -50,23 +50,6 @@ def lr_at(step: int, config: LoopConfig) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def answer_batch(backbone: Backbone, prompts: list[list[int]], answers: list[list[int]]):
-    """Right-padded prompt+answer sequences and, per sequence, the positions predicting the answer."""
-    ids, mask = backbone.pad([p + a for p, a in zip(prompts, answers)])
-    positions = [list(range(len(p) - 1, len(p) - 1 + len(a))) for p, a in zip(prompts, answers)]
-    return ids, mask, positions
-
-
-def gather_positions(hidden: torch.Tensor, positions: list[list[int]]) -> torch.Tensor:
-    """Hidden states at the listed positions only, ``(answer tokens in the batch, hidden)``.
-
-    Logits are then computed for these rows alone: never the vocabulary over whole sequences.
-    """
-    rows = torch.tensor([i for i, pos in enumerate(positions) for _ in pos], device=hidden.device)
-    cols = torch.tensor([p for pos in positions for p in pos], device=hidden.device)
-    return hidden[rows, cols]
-
-
 def accelerator_for(config: LoopConfig) -> Accelerator:
     return Accelerator(cpu=config.device == "cpu")
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lora_memory.backbone import Backbone
-from lora_memory.training.data import DocSample
+from lora_memory.data.synthetic import DocSample
 
 
 def answer_rows(backbone: Backbone, encoded: Mapping, document: str, answer: str) -> list[int | None]:

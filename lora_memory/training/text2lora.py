@@ -19,13 +19,15 @@ import torch
 import torch.nn.functional as F
 
 from lora_memory.backbone import Backbone
+from lora_memory.data.task_corpus import Task, load_corpus
+from lora_memory.evaluation.text2lora_eval import evaluate_method
+from lora_memory.generation import answer_batch, gather_positions
 from lora_memory.hypernets.base import ConfigMixin
 from lora_memory.hypernets.checkpoint import fresh
 from lora_memory.hypernets.encoders import make_encoder
-from lora_memory.hypernets.text2lora import TextToLoRA
+from lora_memory.hypernets.text2lora import TextToLoRA, prompt_ids
 from lora_memory.training import loop
-from lora_memory.training.loop import accelerator_for, answer_batch, gather_positions
-from lora_memory.training.task_corpus import Task, load_corpus
+from lora_memory.training.loop import accelerator_for
 
 MODES = ("task", "multitask")
 
@@ -77,11 +79,6 @@ class Text2LoRATrainConfig(ConfigMixin):
     device: str | None = None
 
 
-def constant_embedding(net: TextToLoRA, n: int) -> torch.Tensor:
-    """The fixed input of a multi-task network: one adapter whatever the task."""
-    return torch.ones(n, net.embed_dim, device=next(net.parameters()).device)
-
-
 class DescriptionBank:
     """Description embeddings, each computed once on first use: the encoder is frozen, so
     re-encoding a description every time it is drawn would be waste."""
@@ -96,14 +93,6 @@ class DescriptionBank:
         if missing:
             self.rows.update(zip(missing, self.encoder(missing).to(self.device)))
         return torch.stack([self.rows[t] for t in texts])
-
-
-def prompt_ids(backbone: Backbone, net: TextToLoRA, text: str, max_tokens: int) -> list[int]:
-    """``net``'s chat prompt of the input alone (the task lives in the adapter), its head cut if too long."""
-    ids = backbone.tokenize(text)
-    if len(ids) > max_tokens:
-        text = backbone.tokenizer.decode(ids[-max_tokens:])
-    return net.prompt(backbone, text)
 
 
 def text2lora_loss(
@@ -135,8 +124,6 @@ def sample_batch(tasks: Sequence[Task], rng: random.Random, n: int) -> list[tupl
 
 def train(config: Text2LoRATrainConfig, backbone: Backbone | None = None) -> Path:
     """Train (or resume) a Text-to-LoRA network (or the multi-task baseline); returns the run directory."""
-    from lora_memory.evaluation.text2lora_eval import evaluate_method
-
     if config.mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {config.mode!r}")
     accelerator = accelerator_for(config)
@@ -152,7 +139,7 @@ def train(config: Text2LoRATrainConfig, backbone: Backbone | None = None) -> Pat
     def batch_loss(step: int, net: torch.nn.Module):
         draws = sample_batch(train_tasks, random.Random(config.seed * 1_000_003 + step), config.batch_size)
         core = net.module if hasattr(net, "module") else net
-        emb = bank([d for _, d, _, _ in draws]) if bank else constant_embedding(core, len(draws))
+        emb = bank([d for _, d, _, _ in draws]) if bank else core.constant_embedding(len(draws))
         prompts = [prompt_ids(backbone, core, x, config.max_input_tokens) for _, _, x, _ in draws]
         return text2lora_loss(backbone, net, emb, prompts, [y for *_, y in draws], config)
 

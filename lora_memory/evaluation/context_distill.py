@@ -29,9 +29,8 @@ import torch.nn.functional as F
 from lora_memory import injection
 from lora_memory.adapter import AdapterBatch, LoraAdapter
 from lora_memory.backbone import Backbone
-from lora_memory.generation import generate_ids, in_context_question
-from lora_memory.training.data import QA
-from lora_memory.training.loop import answer_batch, gather_positions
+from lora_memory.data.synthetic import QA
+from lora_memory.generation import answer_batch, gather_positions, generate_ids, in_context_question
 
 
 def _sync(device: torch.device) -> None:
