@@ -6,6 +6,7 @@ instead of the document in the prompt.
 """
 
 from lora_memory.adapter import AdapterBatch, LoraAdapter, concat_adapters
+from lora_memory.adapter_io import load_adapter, save_adapter
 from lora_memory.backbone import Backbone, BaseModelIdentity
 from lora_memory.errors import (
     AdapterFormatError,
@@ -34,7 +35,7 @@ from lora_memory.memory import MemoryAnswer, ParametricMemory
 from lora_memory.passages import split_passages
 from lora_memory.peft_io import export_peft, import_peft
 from lora_memory.router import Router
-from lora_memory.store import StoredDocument, load_adapter, save_adapter
+from lora_memory.store import StoredDocument
 from lora_memory.task import TaskAdapter
 
 __version__ = "0.1.0"

@@ -177,6 +177,15 @@ class Backbone:
     def context_window(self) -> int:
         return int(getattr(self.model.config, "max_position_embeddings", 2048))
 
+    def kv_cache_bytes(self, tokens: int, bytes_per_value: int = 2) -> int:
+        """The KV cache of ``tokens`` tokens: K and V for every layer and token,
+        ``2 * layers * tokens * kv_heads * head_dim * bytes_per_value`` (2: fp16)."""
+        config = self.model.config
+        heads = config.num_attention_heads
+        kv_heads = getattr(config, "num_key_value_heads", None) or heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        return 2 * config.num_hidden_layers * tokens * kv_heads * head_dim * bytes_per_value
+
     def module_shape(self, module: str) -> tuple[int, int]:
         """``(d_in, d_out)`` of a target Linear of every decoder block, e.g. ``down_proj``."""
         try:

@@ -22,13 +22,14 @@ from tqdm.auto import tqdm
 
 from lora_memory import router as routing
 from lora_memory.adapter import LoraAdapter, concat_adapters
+from lora_memory.adapter_io import check_precision
 from lora_memory.backbone import Backbone
 from lora_memory.errors import DocumentError, DocumentNotFoundError, InvalidIdError, QuestionError
 from lora_memory.generation import generate
 from lora_memory.hypernets.doc2lora import DocToLoRA, document_token_ids, internalize
 from lora_memory.router import Encoder, QuestionLikelihood, Router
 from lora_memory.runtime import LazyModels, aiterate, require_text, stream_generate
-from lora_memory.store import Store, StoredDocument, check_metadata, check_precision, validate_id
+from lora_memory.store import Store, StoredDocument, check_metadata, validate_id
 
 
 @dataclass(frozen=True)
@@ -363,15 +364,11 @@ class ParametricMemory:
 
         Returns:
             ``documents``, ``tokens``, ``adapter_bytes`` (fp32 tensors as stored),
-            ``kv_cache_bytes_fp16`` = 2 (K, V) x layers x tokens x 2 bytes x kv_heads x head_dim,
+            ``kv_cache_bytes_fp16`` (`Backbone.kv_cache_bytes`),
             and ``ratio`` = KV-cache bytes / adapter bytes (0 for an empty memory).
         """
         documents, tokens, adapter_bytes = self._store.totals()
-        config = self.backbone.model.config
-        heads = config.num_attention_heads
-        kv_heads = getattr(config, "num_key_value_heads", None) or heads
-        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-        kv_bytes = 2 * config.num_hidden_layers * tokens * 2 * kv_heads * head_dim
+        kv_bytes = self.backbone.kv_cache_bytes(tokens)
         return {
             "documents": documents,
             "tokens": tokens,

@@ -13,17 +13,18 @@ import json
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone, BaseModelIdentity
 from lora_memory.errors import AdapterFormatError
+from lora_memory.files import write_atomic
 
 VLLM_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 CONFIG_FILE = "adapter_config.json"
@@ -38,17 +39,6 @@ def serving_rank(rank: int) -> int:
         if r >= rank:
             return r
     raise AdapterFormatError(f"rank {rank} exceeds the largest rank vLLM serves ({VLLM_RANKS[-1]})")
-
-
-def _write_atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def export_peft(adapter: LoraAdapter, backbone: Backbone, directory: str | os.PathLike, *, pad_for_vllm: bool = False) -> Path:
@@ -96,9 +86,9 @@ def export_peft(adapter: LoraAdapter, backbone: Backbone, directory: str | os.Pa
         "metadata": dict(adapter.metadata),
     }
     directory.mkdir(parents=True, exist_ok=True)
-    _write_atomic(directory / WEIGHTS_FILE, lambda p: save_file(tensors, p, metadata={"format": "pt"}))
-    _write_atomic(directory / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(config, indent=2)))
-    _write_atomic(directory / METADATA_FILE, lambda p: Path(p).write_text(json.dumps(ours, indent=2)))
+    write_atomic(directory / WEIGHTS_FILE, save_safetensors(tensors, metadata={"format": "pt"}))
+    write_atomic(directory / CONFIG_FILE, json.dumps(config, indent=2).encode())
+    write_atomic(directory / METADATA_FILE, json.dumps(ours, indent=2).encode())
     return directory
 
 

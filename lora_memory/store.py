@@ -1,5 +1,7 @@
 """The embedded persistent store: one SQLite file plus one safetensors blob per adapter.
 
+The blobs are written by the adapter codec (`lora_memory.adapter_io`); this module keeps the rows.
+
 Layout of a store directory::
 
     memory.sqlite          documents: id, text, metadata, sizes, blob name and SHA-256, embedding
@@ -23,7 +25,6 @@ import json
 import os
 import shutil
 import sqlite3
-import struct
 import threading
 import time
 import uuid
@@ -33,24 +34,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 from torch import Tensor
 
 from lora_memory.adapter import LoraAdapter
+from lora_memory.adapter_io import adapter_from_bytes, save_adapter, stored_nbytes
 from lora_memory.backbone import BaseModelIdentity
 from lora_memory.errors import AdapterFormatError, DocumentError, DocumentNotFoundError, InvalidIdError, StoreError
-from lora_memory.quantize import Int8Rows, dequantize_rows, quantize_rows
+from lora_memory.files import fsync_dir
 
 STORE_FILE = "memory.sqlite"
 ADAPTER_DIR = "adapters"
 STORE_FORMAT = "lora-memory-store"
 STORE_VERSION = 1
-ADAPTER_FORMAT_VERSION = 1
-ADAPTER_HEADER_KEY = "lora_memory_adapter"
 MAX_ID_LENGTH = 200
-PRECISIONS = ("fp32", "fp16", "int8")  # how adapter tensors are stored; always read back as fp32
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS lora_memory (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -69,157 +65,6 @@ _SCHEMA = (
         updated REAL NOT NULL
     )""",
 )
-
-
-# ---- adapter blobs ------------------------------------------------------------------------------
-def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    return precision
-
-
-def _encode(adapter: LoraAdapter, precision: str) -> dict[str, Tensor]:
-    """Tensors as stored: fp32, fp16, or int8 with an fp16 scale per rank row of A / column of B."""
-    tensors: dict[str, Tensor] = {}
-    for m in adapter.modules:
-        a, b = adapter.A[m].detach().float().cpu().contiguous(), adapter.B[m].detach().float().cpu()
-        if precision == "int8":
-            qa, qb = quantize_rows(a), quantize_rows(b.transpose(-1, -2).contiguous())
-            tensors |= {f"A.{m}": qa.q, f"A.{m}.scale": qa.scale, f"B.{m}": qb.q, f"B.{m}.scale": qb.scale}
-        else:
-            dtype = torch.float16 if precision == "fp16" else torch.float32
-            tensors |= {f"A.{m}": a.to(dtype).contiguous(), f"B.{m}": b.to(dtype).contiguous()}
-    return tensors
-
-
-def _decode(tensors: dict[str, Tensor], modules: list[str], precision: str) -> tuple[dict, dict]:
-    """fp32 A and B from `_encode`'s tensors; a key, dtype or shape that does not fit raises."""
-    names = [f"{ab}.{m}" for m in modules for ab in "AB"]
-    expected = names + [f"{n}.scale" for n in names] if precision == "int8" else names
-    if sorted(tensors) != sorted(expected):
-        raise KeyError(f"tensors {sorted(tensors)} do not match modules {modules} stored as {precision}")
-    if precision != "int8":
-        return ({m: tensors[f"A.{m}"].float() for m in modules}, {m: tensors[f"B.{m}"].float() for m in modules})
-    for n in names:
-        q, scale = tensors[n], tensors[f"{n}.scale"]
-        if q.dtype != torch.int8 or scale.shape != (*q.shape[:-1], 1):
-            raise ValueError(f"{n}: int8 rows {q.dtype} {tuple(q.shape)} with scales {tuple(scale.shape)}")
-    rows = {n: dequantize_rows(Int8Rows(tensors[n], tensors[f"{n}.scale"])) for n in names}
-    return ({m: rows[f"A.{m}"] for m in modules}, {m: rows[f"B.{m}"].transpose(-1, -2).contiguous() for m in modules})
-
-
-def adapter_to_bytes(adapter: LoraAdapter, identity: BaseModelIdentity | None = None, precision: str = "fp32") -> bytes:
-    """Serialise ``adapter`` as safetensors with a JSON header that rebuilds it.
-
-    ``precision`` trades size for fidelity: fp16 halves the fp32 bytes, int8 quarters them
-    (`lora-memory eval doc2lora` measures what int8 costs in NIAH accuracy).
-    """
-    header = {
-        "format_version": ADAPTER_FORMAT_VERSION,
-        "layers": list(adapter.layers),
-        "modules": list(adapter.modules),
-        "scale": adapter.scale,
-        "base_model": adapter.base_model,
-        "identity": identity.to_dict() if identity is not None else None,
-        "metadata": dict(adapter.metadata),
-        "precision": check_precision(precision),
-    }
-    try:
-        encoded = json.dumps(header, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise AdapterFormatError(f"adapter metadata must be JSON-serialisable: {exc}") from exc
-    return save_safetensors(_encode(adapter, precision), metadata={ADAPTER_HEADER_KEY: encoded})
-
-
-def stored_nbytes(adapter: LoraAdapter, precision: str) -> int:
-    """Tensor bytes of ``adapter`` stored at ``precision`` (without the file header)."""
-    size = {"fp32": 4, "fp16": 2, "int8": 1}[check_precision(precision)]
-    total = 0
-    for m in adapter.modules:
-        a = adapter.A[m]
-        total += size * (a.numel() + adapter.B[m].numel())
-        if precision == "int8":
-            total += 2 * 2 * (a.numel() // a.shape[-1])  # an fp16 scale per rank row of A and column of B
-    return total
-
-
-def adapter_from_bytes(
-    data: bytes, source: str | os.PathLike, identity: BaseModelIdentity | None = None
-) -> LoraAdapter:
-    """Rebuild an adapter from `adapter_to_bytes` output; ``source`` names it in errors.
-
-    Raises:
-        AdapterFormatError: the bytes are truncated, corrupt, or not a lora-memory adapter.
-        BaseModelMismatchError: ``identity`` is given and the adapter was made for another model.
-    """
-    try:
-        (length,) = struct.unpack("<Q", data[:8])
-        header = json.loads(json.loads(data[8 : 8 + length])["__metadata__"][ADAPTER_HEADER_KEY])
-        tensors = load_safetensors(data)
-        modules = header["modules"]
-        if header["format_version"] != ADAPTER_FORMAT_VERSION:
-            raise ValueError(f"format version {header['format_version']}, expected {ADAPTER_FORMAT_VERSION}")
-        A, B = _decode(tensors, modules, check_precision(header.get("precision", "fp32")))
-        adapter = LoraAdapter(
-            A=A,
-            B=B,
-            layers=tuple(header["layers"]),
-            scale=float(header["scale"]),
-            base_model=header["base_model"],
-            metadata=header["metadata"],
-        )
-        made_for = None if header.get("identity") is None else BaseModelIdentity.from_dict(header["identity"])
-    except (struct.error, ValueError, KeyError, TypeError, AttributeError, SafetensorError, AdapterFormatError) as exc:
-        raise AdapterFormatError(
-            f"{source} is not a readable lora-memory adapter (truncated or corrupt?): {exc}"
-        ) from exc
-    if identity is not None and made_for is not None:
-        identity.check(made_for, f"adapter {source}")
-    return adapter
-
-
-def save_adapter(
-    path: str | os.PathLike, adapter: LoraAdapter, identity: BaseModelIdentity | None = None, precision: str = "fp32"
-) -> str:
-    """Write ``adapter`` to ``path`` atomically (temporary file, fsync, rename).
-
-    Args:
-        identity: the base model's full identity, recorded so `load_adapter` can check shapes.
-        precision: fp32, fp16 or int8 storage (read back as fp32 either way).
-
-    Returns:
-        The SHA-256 of the bytes written, which the store keeps to detect later corruption.
-    """
-    data = adapter_to_bytes(adapter, identity, precision)
-    _write_atomic(Path(path), data)
-    return hashlib.sha256(data).hexdigest()
-
-
-def load_adapter(path: str | os.PathLike, identity: BaseModelIdentity | None = None) -> LoraAdapter:
-    """Read an adapter written by `save_adapter`.
-
-    Raises:
-        AdapterFormatError: the file is missing, truncated, corrupt or not ours (the message names it).
-        BaseModelMismatchError: ``identity`` is given and the adapter was made for another model.
-    """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise AdapterFormatError(f"cannot read adapter {path}: {exc}") from exc
-    return adapter_from_bytes(data, path, identity)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
 
 
 # ---- ids and records ----------------------------------------------------------------------------
@@ -560,8 +405,8 @@ class Store:
                     copy.close()
                 for name, sha256 in rows:
                     self._copy_blob(name, sha256, tmp / ADAPTER_DIR / name)
-            _fsync_dir(tmp / ADAPTER_DIR)
-            _fsync_dir(tmp)
+            fsync_dir(tmp / ADAPTER_DIR)
+            fsync_dir(tmp)
             try:
                 os.replace(tmp, target)  # fails if the target gained files meanwhile
             except OSError as exc:
@@ -569,7 +414,7 @@ class Store:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         return target
 
     def _copy_blob(self, name: str, sha256: str, dest: Path) -> None:
@@ -618,15 +463,6 @@ def _check_snapshot_target(source: Path, target: Path) -> None:
         f"cannot snapshot the store at {source} into {target}: it {problem}; give a new or empty directory "
         "(a snapshot never overwrites anything)"
     )
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # make renames durable; directories cannot be opened on Windows
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -9,13 +9,13 @@ import time
 import pytest
 import torch
 
+from lora_memory.adapter_io import roundtrip, stored_nbytes
 from lora_memory.bench import SECTIONS, BenchConfig, run_bench
 from lora_memory.bench.timing import PeakMemory, measure
 from lora_memory.cli import build_parser
 from lora_memory.config_args import config_from_args
 from lora_memory.hypernets import fresh
 from lora_memory.hypernets.encoders import BackboneEncoder
-from lora_memory.quantize import dequantize_adapter, quantize_adapter
 from tests.conftest import random_adapter
 
 
@@ -76,9 +76,8 @@ def test_plots_and_summary_exist(results):
 
 def test_int8_rows_roundtrip(backbone):
     adapter = random_adapter(backbone, rank=6)
-    q = quantize_adapter(adapter)
-    back = dequantize_adapter(q)
-    assert q.nbytes < adapter.nbytes / 3
+    back = roundtrip(adapter, "int8")
+    assert stored_nbytes(adapter, "int8") < adapter.nbytes / 3
     for m in adapter.modules:
         assert torch.allclose(back.A[m], adapter.A[m], atol=adapter.A[m].abs().max().item() / 100)
         assert torch.allclose(back.B[m], adapter.B[m], atol=adapter.B[m].abs().max().item() / 100)

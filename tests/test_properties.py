@@ -27,9 +27,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lora_memory import AdapterFormatError, BaseModelMismatchError, LoraAdapter, concat_adapters
+from lora_memory.adapter_io import adapter_from_bytes, adapter_to_bytes
 from lora_memory.chunking import chunk_token_ids
 from lora_memory.peft_io import export_peft, import_peft, serving_rank
-from lora_memory.store import adapter_from_bytes, adapter_to_bytes
 
 RUNS: Counter[str] = Counter()
 PLANNED = {"chunking": 6000, "concat": 2000, "bytes_round_trip": 1500, "bytes_damaged": 700, "peft": 200}

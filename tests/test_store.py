@@ -16,7 +16,8 @@ from lora_memory import (
     load_adapter,
     save_adapter,
 )
-from lora_memory.store import ADAPTER_DIR, STORE_FILE, Store, stored_nbytes
+from lora_memory.adapter_io import stored_nbytes
+from lora_memory.store import ADAPTER_DIR, STORE_FILE, Store
 from tests.conftest import make_tiny_backbone, random_adapter
 
 BAD_IDS = ["", "a/b", "a\\b", "..", "v1..2", "nul\x00", "x" * 201, 5, None]

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from lora_memory import quantize
-from lora_memory.adapter import LoraAdapter
+from lora_memory.adapter import AdapterBatch, LoraAdapter
+from lora_memory.adapter_io import adapter_to_bytes, roundtrip, stored_nbytes
 from lora_memory.backbone import Backbone
 from lora_memory.bench.documents import RagIndex, in_context_prompt
 from lora_memory.bench.tasks import few_shot_prompt, load_task
@@ -29,7 +29,6 @@ from lora_memory.evaluation.context_distill import context_distill, teacher_fits
 from lora_memory.generation import generate
 from lora_memory.hypernets.doc2lora import internalize
 from lora_memory.hypernets.text2lora import describe_task
-from lora_memory.store import adapter_to_bytes
 
 PREFILL_MODE = (
     "one no-grad forward with use_cache=True over the document; a document longer than the context "
@@ -66,15 +65,6 @@ def prefill(backbone: Backbone, text: str) -> int:
             backbone.model(input_ids=piece, use_cache=True, logits_to_keep=1)
             pieces += 1
     return pieces
-
-
-def kv_cache_bytes(backbone: Backbone, tokens: int, bytes_per_value: int = 2) -> int:
-    """K and V for every layer and token: ``2 * layers * tokens * kv_heads * head_dim * bytes``."""
-    config = backbone.model.config
-    heads = config.num_attention_heads
-    kv_heads = getattr(config, "num_key_value_heads", None) or heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-    return 2 * config.num_hidden_layers * tokens * kv_heads * head_dim * bytes_per_value
 
 
 # ---- update latency --------------------------------------------------------------------------
@@ -193,12 +183,37 @@ def _synthetic_like(adapter: LoraAdapter, seed: int = 0, b_std: float = 0.02) ->
     return LoraAdapter(A, B, adapter.layers, adapter.scale, adapter.base_model, {"synthetic": True})
 
 
+def logit_change(
+    backbone: Backbone, reference: LoraAdapter, approx: LoraAdapter, prompts: Sequence[Sequence[int]]
+) -> dict[str, float | bool]:
+    """How far ``approx`` moves the logits from ``reference`` on ``prompts``.
+
+    Returns:
+        ``max_rel_logits``: max |logits_approx - logits_ref| / max |logits_ref| (per prompt, worst);
+        ``max_rel_effect``: the same change relative to the adapter's own effect on the logits,
+        max |logits_ref - logits_base| (infinite when the reference adapter changes nothing
+        and the approximation does; 0 when both change nothing);
+        ``argmax_agree``: the next-token choice is the same at every position.
+    """
+    worst_rel, worst_effect, agree = 0.0, 0.0, True
+    for p in prompts:
+        ids, mask = backbone.pad([p])
+        with torch.no_grad():
+            base = backbone.forward_logits(ids, mask).float()
+            ref = backbone.forward_logits(ids, mask, AdapterBatch.stack([reference]).to(backbone.device)).float()
+            new = backbone.forward_logits(ids, mask, AdapterBatch.stack([approx]).to(backbone.device)).float()
+        diff = (new - ref).abs().max().item()
+        effect = (ref - base).abs().max().item()
+        worst_rel = max(worst_rel, diff / max(ref.abs().max().item(), 1e-12))
+        worst_effect = max(worst_effect, diff / effect if effect > 0 else (0.0 if diff == 0 else float("inf")))
+        agree &= bool((new.argmax(-1) == ref.argmax(-1)).all())
+    return {"max_rel_logits": worst_rel, "max_rel_effect": worst_effect, "argmax_agree": agree}
+
+
 def _quality(bb: Backbone, adapter: LoraAdapter, prompts: list[list[int]]) -> dict[str, Any]:
-    return {
-        "fp16": quantize.logit_change(bb, adapter, quantize.fp16_roundtrip(adapter), prompts),
-        "int8_rows": quantize.logit_change(bb, adapter, quantize.dequantize_adapter(quantize.quantize_adapter(adapter)),
-                                           prompts),
-    }
+    """What storing ``adapter`` at fp16 and int8 (the store's codec) does to its logits."""
+    return {form: logit_change(bb, adapter, roundtrip(adapter, precision), prompts)
+            for form, precision in (("fp16", "fp16"), ("int8_rows", "int8"))}
 
 
 def measure_state(ws: Workspace) -> dict[str, Any]:
@@ -207,15 +222,14 @@ def measure_state(ws: Workspace) -> dict[str, Any]:
     lengths = cfg.length_list()
     for n in tqdm(lengths, desc="bench state", unit="length"):
         adapter, tokens = ws.adapter(n), ws.doc(n).tokens
-        numel = sum(t.numel() for t in (*adapter.A.values(), *adapter.B.values()))
         sizes = {
-            "fp32": numel * 4,
-            "fp16": numel * 2,
-            "int8_rows": quantize.quantize_adapter(adapter).nbytes,
+            "fp32": stored_nbytes(adapter, "fp32"),
+            "fp16": stored_nbytes(adapter, "fp16"),
+            "int8_rows": stored_nbytes(adapter, "int8"),
             "stored_file": len(adapter_to_bytes(adapter, bb.identity)),
             "stored_file_int8": len(adapter_to_bytes(adapter, bb.identity, "int8")),
         }
-        kv = kv_cache_bytes(bb, tokens)
+        kv = bb.kv_cache_bytes(tokens)
         rows.append({"length": n, "tokens": tokens, "rank": adapter.rank(), "adapter_bytes": sizes,
                      "kv_cache_bytes_fp16": kv,
                      "kv_over_adapter": {form: _ratio(kv, b) for form, b in sizes.items()}})

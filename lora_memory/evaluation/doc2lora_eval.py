@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lora_memory.adapter import LoraAdapter
+from lora_memory.adapter_io import roundtrip
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation.context_distill import context_distill
 from lora_memory.evaluation import plots
@@ -35,7 +36,6 @@ from lora_memory.generation import in_context_question
 from lora_memory.hypernets.base import ConfigMixin
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.passages import PASSAGE_TOKENS
-from lora_memory.quantize import dequantize_adapter, quantize_adapter
 from lora_memory.data.synthetic import NEEDLE_DEPTHS, DocSample, fact_sample, multi_fact_sample, needle_sample
 
 
@@ -139,7 +139,7 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
         return cache[sample.document]
 
     ask = functools.partial(answer_samples, max_new_tokens=config.max_new_tokens)
-    makers = {"doc2lora": d2l, "doc2lora_int8": lambda s: dequantize_adapter(quantize_adapter(d2l(s)))}
+    makers = {"doc2lora": d2l, "doc2lora_int8": lambda s: roundtrip(d2l(s), "int8")}
     for method in [m for m in methods if m not in ("cd", PASSAGES)]:
         start = time.perf_counter()
         for n, depth, sample in tqdm(grid, desc=f"NIAH {method}", unit="doc"):

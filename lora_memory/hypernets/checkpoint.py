@@ -11,16 +11,17 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 
 from lora_memory.backbone import Backbone, BaseModelIdentity
 from lora_memory.errors import CheckpointError
+from lora_memory.files import write_atomic
 from lora_memory.hypernets.base import Hypernetwork
 from lora_memory.hypernets.fast_weight import FastWeightDocToLoRA
 from lora_memory.hypernets.perceiver import PerceiverDocToLoRA
@@ -39,7 +40,7 @@ _DAMAGED = "save it again, or copy it again from where it came from"
 
 
 def save_checkpoint(path: str | os.PathLike, net: Hypernetwork, card: dict[str, Any] | None = None) -> Path:
-    """Write ``net`` atomically (temporary file, then rename) so a crash never leaves half a file."""
+    """Write ``net`` atomically (temporary file, fsync, rename) so a crash never leaves half a file."""
     path = Path(path)
     header = {
         "format_version": FORMAT_VERSION,
@@ -51,14 +52,7 @@ def save_checkpoint(path: str | os.PathLike, net: Hypernetwork, card: dict[str, 
     }
     tensors = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={HEADER_KEY: json.dumps(header)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(path, save_safetensors(tensors, metadata={HEADER_KEY: json.dumps(header)}))
     return path
 
 

@@ -6,13 +6,15 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
+
+from lora_memory.files import write_atomic
 
 STATE_FILE = "trainer_state.safetensors"
 
@@ -29,20 +31,11 @@ def save_state(run_dir: Path, optimizer: torch.optim.Optimizer, step: int, extra
             else:
                 scalars.setdefault(str(pid), {})[name] = value
     meta = {"step": step, "param_groups": sd["param_groups"], "scalars": scalars, "extra": extra}
-    fd, tmp = tempfile.mkstemp(prefix=f".{STATE_FILE}.", dir=run_dir)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"trainer": json.dumps(meta)})
-        os.replace(tmp, run_dir / STATE_FILE)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(run_dir / STATE_FILE, save_safetensors(tensors, metadata={"trainer": json.dumps(meta)}))
 
 
 def load_state(run_dir: Path, optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, Any]]:
     """Restore optimizer and RNG from ``run_dir``; returns ``(step, extra)``."""
-    from safetensors import safe_open
-
     path = run_dir / STATE_FILE
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads(f.metadata()["trainer"])
