@@ -113,7 +113,6 @@ class LoraAdapter:
             B[name] = torch.nn.functional.pad(self.B[name], (0, rank - r))
         return LoraAdapter(A, B, self.layers, self.scale, self.base_model, dict(self.metadata))
 
-
     def compressed(self) -> LoraAdapter:
         """The same update at the smallest rank that holds it exactly, ``min(d_in, d_out)`` at most.
 
@@ -124,58 +123,11 @@ class LoraAdapter:
         """
         if all(self.A[m].shape[1] <= min(self.A[m].shape[2], self.B[m].shape[1]) for m in self.modules):
             return self
-        return self._refactored(cap=None)
+        return self.refactored()
 
-    def chunks_folded(self, chunk_rank: int) -> LoraAdapter:
-        """Concatenated chunk adapters, with each layer's singular values capped at the largest
-        any single chunk reaches.
-
-        Chunk adapters add up: content repeated across many chunks (boilerplate, the same filler
-        sentences) adds up coherently and drowns the one chunk that holds the answer, which is
-        how a 16K-token needle document failed where a 4K one passed. Capping the spectrum at a
-        single chunk's strength keeps every distinct direction and stops repetition from
-        amplifying one. Also `compressed`: the result has rank ``min(rank, d_in, d_out)``.
-        """
-        rank = self.rank()
-        if rank <= chunk_rank or rank % chunk_rank:
-            return self.compressed()
-        caps = {m: torch.linalg.svdvals(self._chunk_cores(m, chunk_rank)).amax(dim=(1, 2)) for m in self.modules}
-        return self._refactored(cap=caps)
-
-    def strongest_chunks(self, chunk_rank: int, keep: int) -> LoraAdapter:
-        """Only the ``keep`` chunk adapters with the largest updates (Frobenius norm, averaged over
-        layers and summed over modules), in document order.
-
-        Past a few dozen chunks the summed adapter garbles generation even when folded (at 32K
-        tokens, 65 chunks: no needle found, while the needle's chunk with any 7 neighbours
-        answers every time), and chunks the hypernetwork found nothing in write weaker updates
-        than the one that holds a fact (a needle's chunk measured 3.5x the median). Keeping the
-        strongest bounds the sum without looking at any question.
-        """
-        rank = self.rank()
-        if rank % chunk_rank or rank // chunk_rank <= keep:
-            return self
-        strength = sum(self._chunk_cores(m, chunk_rank).flatten(2).norm(dim=-1).mean(0) for m in self.modules)
-        kept = strength.topk(keep).indices.sort().values
-        rows = (kept.unsqueeze(1) * chunk_rank + torch.arange(chunk_rank)).flatten()
-        return LoraAdapter(
-            {m: self.A[m][:, rows] for m in self.modules}, {m: self.B[m][:, :, rows] for m in self.modules},
-            self.layers, self.scale, self.base_model, {**self.metadata, "chunks_kept": kept.tolist()},
-        )
-
-    def _chunk_cores(self, name: str, chunk_rank: int) -> Tensor:
-        """Per layer and chunk, an ``r x r`` matrix with the singular values (so also the norm) of
-        that chunk's scaled ``B_c @ A_c``, from two small QRs instead of the full product."""
-        rank = self.rank(name)
-        a = self.A[name].float().unflatten(1, (rank // chunk_rank, chunk_rank))  # (layers, chunks, r, d_in)
-        b = self.B[name].float().unflatten(2, (rank // chunk_rank, chunk_rank))  # (layers, d_out, chunks, r)
-        ra = torch.linalg.qr(a.transpose(2, 3)).R  # (layers, chunks, r, r): A^T = Q R
-        rb = torch.linalg.qr(b.permute(0, 2, 1, 3)).R  # (layers, chunks, r, r): B = Q R
-        return (rb @ ra.transpose(2, 3)) * abs(self.scale)
-
-    def _refactored(self, cap: Mapping[str, Tensor] | None) -> LoraAdapter:
+    def refactored(self, cap: Mapping[str, Tensor] | None = None) -> LoraAdapter:
         """``B @ A`` re-factored by SVD at rank ``min(rank, d_in, d_out)``, singular values capped
-        per layer at ``cap[module]`` when given; scale folded in.
+        per layer at ``cap[module]`` when given (Doc-to-LoRA's `fold_chunks`); scale folded in.
 
         Below full rank the SVD runs on the ``r x r`` core of two QRs (``B A = Qb Rb Ra^T Qa^T``)
         instead of the ``d_out x d_in`` product: for a 2-chunk document that was most of

@@ -8,8 +8,32 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container, Sequence
+from typing import Protocol
+
+from lora_memory.errors import DocumentError
 
 SENTENCE_ENDS = (".", "!", "?", "\n")
+
+
+class Tokenizes(Protocol):
+    """Anything with the backbone's ``tokenize``: plain text -> token ids, no special tokens."""
+
+    def tokenize(self, text: str) -> list[int]: ...
+
+
+def document_token_ids(backbone: Tokenizes, text: str, max_tokens: int | None = None) -> list[int]:
+    """Validate a document and tokenize it; bad input raises `DocumentError` naming the problem."""
+    if not isinstance(text, str):
+        raise DocumentError(f"a document must be str, got {type(text).__name__}; decode bytes as UTF-8 first")
+    if not text.strip():
+        raise DocumentError("the document is empty (or only whitespace): there is nothing to internalize; pass its text")
+    ids = backbone.tokenize(text)
+    if max_tokens is not None and len(ids) > max_tokens:
+        raise DocumentError(
+            f"the document has {len(ids)} tokens, over the configured limit of {max_tokens}; "
+            "split it or raise max_tokens"
+        )
+    return ids
 
 
 def chunk_token_ids(ids: Sequence[int], max_tokens: int, breaks: Container[int] = ()) -> list[list[int]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class LoraMemoryError(Exception):
     """Base class of every error this library raises on purpose."""
@@ -52,3 +54,12 @@ class DocumentNotFoundError(LoraMemoryError, KeyError):
 
 class StoreError(LoraMemoryError):
     """A memory store directory is unusable: not ours, from a newer version, damaged or closed."""
+
+
+def require_text(value: Any, what: str, error: type[LoraMemoryError]) -> str:
+    """Return ``value`` when it is a non-blank string, else raise ``error`` saying what was wrong."""
+    if not isinstance(value, str):
+        raise error(f"the {what} must be str, got {type(value).__name__}")
+    if not value.strip():
+        raise error(f"the {what} is empty (or only whitespace): pass a non-empty {what}")
+    return value

@@ -1,14 +1,20 @@
 """Text generation with per-sample adapters: the last step of backbone -> adapter -> answer.
 
+Batched (`generate`), or one prompt streamed from a background thread (`stream_generate`, and
+`aiterate` for asyncio).
+
 Also the teacher-forced view of the same prompts (`answer_batch`, `gather_positions`), which
 training losses and the context-distillation baseline score given answers with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 
 import torch
+from transformers import TextIteratorStreamer
 from transformers.generation.streamers import BaseStreamer
 
 from lora_memory import injection
@@ -102,3 +108,54 @@ def in_context_question(document: str, question: str) -> str:
 def answer(backbone: Backbone, question: str, adapter: LoraAdapter | None = None, *, max_new_tokens: int = 64) -> str:
     """Ask one chat question with one adapter (or none)."""
     return generate(backbone, [backbone.chat_prompt(question)], [adapter], max_new_tokens=max_new_tokens)[0]
+
+
+def stream_generate(
+    backbone: Backbone, prompt: Sequence[int], adapter: LoraAdapter | None, *, max_new_tokens: int
+) -> Iterator[str]:
+    """Decode one prompt in a background thread and yield the text as it is produced.
+
+    The joined pieces equal what `generate` returns for the same prompt (outer whitespace is
+    held back, as `generate` strips it). An error in the generation thread is raised here.
+    """
+    streamer = TextIteratorStreamer(backbone.tokenizer, skip_prompt=True, skip_special_tokens=True)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            generate(backbone, [prompt], [adapter], max_new_tokens=max_new_tokens, streamer=streamer)
+        except BaseException as exc:  # handed to the consumer below
+            failure.append(exc)
+            streamer.end()  # unblock the consumer
+
+    thread = threading.Thread(target=run, name="lora-memory-stream", daemon=True)
+    thread.start()
+
+    def pieces() -> Iterator[str]:
+        yield from _stripped(streamer)
+        thread.join()
+        if failure:
+            raise failure[0]
+
+    return pieces()
+
+
+def _stripped(pieces: Iterable[str]) -> Iterator[str]:
+    """Drop leading whitespace and hold trailing whitespace until more text follows it."""
+    pending, started = "", False
+    for piece in pieces:
+        text = pending + piece
+        if not started:
+            text = text.lstrip()
+        body = text.rstrip()
+        pending = text[len(body) :]
+        if body:
+            started = True
+            yield body
+
+
+async def aiterate(iterator: Iterator[str]) -> AsyncIterator[str]:
+    """Consume a blocking iterator from asyncio without blocking the event loop."""
+    done = object()
+    while (item := await asyncio.to_thread(next, iterator, done)) is not done:
+        yield item  # type: ignore[misc]

@@ -24,11 +24,12 @@ from lora_memory import router as routing
 from lora_memory.adapter import LoraAdapter, concat_adapters
 from lora_memory.adapter_io import check_precision
 from lora_memory.backbone import Backbone
-from lora_memory.errors import DocumentError, DocumentNotFoundError, InvalidIdError, QuestionError
-from lora_memory.generation import generate
-from lora_memory.hypernets.doc2lora import DocToLoRA, document_token_ids, internalize
+from lora_memory.chunking import document_token_ids
+from lora_memory.errors import DocumentError, DocumentNotFoundError, InvalidIdError, QuestionError, require_text
+from lora_memory.generation import aiterate, generate, stream_generate
+from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
+from lora_memory.loading import LazyModels
 from lora_memory.router import Encoder, QuestionLikelihood, Router
-from lora_memory.runtime import LazyModels, aiterate, require_text, stream_generate
 from lora_memory.store import Store, StoredDocument, check_metadata, validate_id
 
 

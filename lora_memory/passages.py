@@ -17,8 +17,7 @@ import re
 from collections.abc import Container, Sequence
 
 from lora_memory.backbone import Backbone
-from lora_memory.chunking import chunk_token_ids
-from lora_memory.hypernets.doc2lora import document_token_ids
+from lora_memory.chunking import chunk_token_ids, document_token_ids
 
 # Longest passage by default, about a sentence: of 16, 24 and 32 the size whose passages routing
 # found best on development fact documents (BENCHMARKS.md, "Routing passages by question likelihood").

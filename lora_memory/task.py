@@ -15,11 +15,11 @@ from pathlib import Path
 
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
-from lora_memory.errors import DocumentError, QuestionError
-from lora_memory.generation import generate
+from lora_memory.errors import DocumentError, QuestionError, require_text
+from lora_memory.generation import aiterate, generate, stream_generate
 from lora_memory.hypernets.text2lora import TextToLoRA, describe_task
+from lora_memory.loading import LazyModels
 from lora_memory.peft_io import export_peft
-from lora_memory.runtime import LazyModels, aiterate, require_text, stream_generate
 
 
 class TaskAdapter:

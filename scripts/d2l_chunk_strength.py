@@ -18,6 +18,7 @@ from lora_memory.data.synthetic import needle_sample
 from lora_memory.evaluation.qa import exact_match
 from lora_memory.generation import answer
 from lora_memory.hypernets.checkpoint import load_default
+from lora_memory.hypernets.chunk_policy import strongest_chunks
 from lora_memory.hypernets.doc2lora import internalize
 
 
@@ -42,7 +43,7 @@ def main() -> None:
           f"{norms[at] if at is not None else float('nan'):.1f}; all chunks min {min(norms):.1f} median {median:.1f} "
           f"max {max(norms):.1f}")
     for keep in (4, 8, 16):
-        kept = full.strongest_chunks(r, keep)
+        kept = strongest_chunks(full, r, keep)
         reply = answer(backbone, qa.question, kept, max_new_tokens=12)
         print(f"strongest {keep}: needle kept {at in kept.metadata['chunks_kept']}, reply {reply!r}, "
               f"correct {exact_match(reply, qa.answer)}")

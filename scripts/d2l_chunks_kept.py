@@ -16,6 +16,7 @@ from lora_memory.backbone import Backbone
 from lora_memory.evaluation.doc2lora_eval import niah_samples
 from lora_memory.evaluation.qa import answer_samples
 from lora_memory.hypernets.checkpoint import load_checkpoint, load_default
+from lora_memory.hypernets.chunk_policy import fold_chunks, strongest_chunks
 from lora_memory.hypernets.doc2lora import internalize
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -34,8 +35,8 @@ raw = {d.document: internalize(bb, net, d.document, compress=False) for _, _, d 
 print("internalized", round(time.time() - t), "s", flush=True)
 rank = int(net.config.rank)
 for keep in map(int, a.keeps.split(",")):
-    # what `internalize` does with max_chunks=keep (one chunk: `chunks_folded` only compresses)
-    folded = {k: v.strongest_chunks(rank, keep).chunks_folded(rank) for k, v in raw.items()}
+    # what `internalize` does with max_chunks=keep (one chunk: `fold_chunks` only compresses)
+    folded = {k: fold_chunks(strongest_chunks(v, rank, keep), rank) for k, v in raw.items()}
     for s in map(float, a.scales.split(",")):
         ad = lambda doc: dataclasses.replace(folded[doc.document], scale=folded[doc.document].scale * s)
         recs = answer_samples(bb, [d for _, _, d in grid], "doc2lora", net, adapter_for=ad, max_new_tokens=32)

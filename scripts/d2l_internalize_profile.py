@@ -12,7 +12,6 @@ import time
 
 from profile_d2l_step import SECONDS, timed  # the training-step profile's timer (scripts/ is on the path)
 
-from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation.doc2lora_eval import niah_samples
 from lora_memory.hypernets import doc2lora
@@ -29,8 +28,8 @@ def main() -> None:
     doc2lora.encode_chunks = timed("encode (backbone pass + surprise)", doc2lora.encode_chunks)
     backbone.next_token_nll = timed("surprise (output head)", backbone.next_token_nll)
     net.forward = timed("network", net.forward)
-    LoraAdapter.strongest_chunks = timed("strongest chunks", LoraAdapter.strongest_chunks)
-    LoraAdapter.chunks_folded = timed("folding", LoraAdapter.chunks_folded)
+    doc2lora.strongest_chunks = timed("strongest chunks", doc2lora.strongest_chunks)
+    doc2lora.fold_chunks = timed("folding", doc2lora.fold_chunks)
     doc2lora.internalize(backbone, net, document)
     for _ in range(2):
         SECONDS.clear()

@@ -22,6 +22,7 @@ from lora_memory.data.synthetic import needle_sample
 from lora_memory.evaluation.qa import exact_match
 from lora_memory.generation import answer
 from lora_memory.hypernets.checkpoint import load_default
+from lora_memory.hypernets.chunk_policy import fold_chunks
 from lora_memory.hypernets.doc2lora import internalize
 
 CONDITIONS = ("folded", "concat", "window8", "needle_chunk")
@@ -51,7 +52,7 @@ def main() -> None:
                 continue
             lo = max(0, min(at - 4, len(chunks) - 8))
             concat = internalize(backbone, net, sample.document, chunk_tokens=size, compress=False)
-            adapters = {"folded": concat.chunks_folded(concat.rank() // concat.metadata["chunks"]), "concat": concat,
+            adapters = {"folded": fold_chunks(concat, concat.rank() // concat.metadata["chunks"]), "concat": concat,
                         "window8": internalize(backbone, net, "".join(chunks[lo:lo + 8]), chunk_tokens=size,
                                                compress=False),
                         "needle_chunk": internalize(backbone, net, chunks[at], chunk_tokens=size)}

@@ -22,7 +22,8 @@ from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids
 from lora_memory.evaluation.doc2lora_eval import fact_documents
 from lora_memory.hypernets.checkpoint import load_checkpoint, load_default
-from lora_memory.hypernets.doc2lora import encode_chunks, spread_chunk_tokens
+from lora_memory.hypernets.chunk_policy import spread_chunk_tokens
+from lora_memory.hypernets.doc2lora import encode_chunks
 from lora_memory.training.routing import answer_rows
 
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from lora_memory import AdapterBatch, AdapterFormatError, LoraAdapter, concat_adapters
+from lora_memory.hypernets.chunk_policy import strongest_chunks
 from tests.conftest import random_adapter
 
 
@@ -79,17 +80,17 @@ def test_compressed_keeps_the_update_at_the_smallest_exact_rank(backbone):
 def test_strongest_chunks_keeps_the_loudest_chunks_in_document_order(backbone):
     chunks = [random_adapter(backbone, rank=2, seed=s, magnitude=m) for s, m in enumerate((0.5, 0.1, 2.0, 0.1, 0.1))]
     doc = concat_adapters(chunks)
-    kept = doc.strongest_chunks(chunk_rank=2, keep=2)
+    kept = strongest_chunks(doc, chunk_rank=2, keep=2)
     assert kept.metadata["chunks_kept"] == [0, 2] and kept.rank() == 4
     expected = concat_adapters([chunks[0], chunks[2]])
     for layer in doc.layers:
         torch.testing.assert_close(kept.delta_weight("down_proj", layer), expected.delta_weight("down_proj", layer))
-    assert doc.strongest_chunks(chunk_rank=2, keep=5) is doc  # no more chunks than asked for: unchanged
+    assert strongest_chunks(doc, chunk_rank=2, keep=5) is doc  # no more chunks than asked for: unchanged
 
 
 def test_refactoring_below_full_rank_is_exact(backbone):
     low = random_adapter(backbone, modules=("down_proj", "q_proj"), rank=6, scale=0.5, magnitude=0.1)
-    refactored = low._refactored(cap=None)  # the QR-core path: rank 6 < min(d_in, d_out)
+    refactored = low.refactored()  # the QR-core path: rank 6 < min(d_in, d_out)
     assert refactored.rank("down_proj") == 6 and refactored.scale == 1.0
     for m in low.modules:
         for layer in low.layers:

@@ -7,7 +7,8 @@ from lora_memory import AdapterBatch, DocumentError, describe_task, internalize
 from lora_memory.chunking import chunk_token_ids
 from lora_memory.hypernets import encode_chunks, fresh
 from lora_memory.hypernets.base import upper_half
-from lora_memory.hypernets.doc2lora import SPREAD_CHUNKS, assemble
+from lora_memory.hypernets.chunk_policy import SPREAD_CHUNKS, fold_chunks, strongest_chunks
+from lora_memory.hypernets.doc2lora import assemble
 
 DOC = "Ada Quill lives in Port Verin and works as a glassblower; her cat is called Miso. " * 12
 D2L_ARCHS = ["fast_weight", "perceiver"]
@@ -75,7 +76,7 @@ def test_chunked_internalize_equals_assembling_chunk_adapters(backbone):
 
 
 def test_default_chunks_spread_over_short_documents_only():
-    from lora_memory.hypernets.doc2lora import MIN_CHUNK_TOKENS, SPREAD_CHUNKS, spread_chunk_tokens
+    from lora_memory.hypernets.chunk_policy import MIN_CHUNK_TOKENS, spread_chunk_tokens
 
     assert spread_chunk_tokens(90, 512) == MIN_CHUNK_TOKENS  # short: cut fine, never below the floor
     assert spread_chunk_tokens(SPREAD_CHUNKS * 200, 512) == 200  # mid-length: SPREAD_CHUNKS chunks
@@ -173,7 +174,7 @@ def test_internalize_keeps_only_the_strongest_chunks_past_max_chunks(lively, liv
     chunks = full.metadata["chunks"]
     assert chunks > 2
     capped = internalize(lively, lively_net, DOC, chunk_tokens=16, max_chunks=2)
-    expected = full.strongest_chunks(full.rank() // chunks, 2).chunks_folded(full.rank() // chunks)
+    expected = fold_chunks(strongest_chunks(full, full.rank() // chunks, 2), full.rank() // chunks)
     assert len(capped.metadata["chunks_kept"]) == 2
     for layer in full.layers:
         torch.testing.assert_close(capped.delta_weight("down_proj", layer), expected.delta_weight("down_proj", layer))

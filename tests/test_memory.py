@@ -22,7 +22,7 @@ from lora_memory import (
     generate,
 )
 from lora_memory.hypernets import fresh
-from lora_memory.runtime import shared_backbone
+from lora_memory.loading import shared_backbone
 from lora_memory.store import ADAPTER_DIR, STORE_FILE
 from tests.conftest import make_tiny_backbone
 

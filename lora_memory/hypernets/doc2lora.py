@@ -3,13 +3,14 @@
 A `DocToLoRA` network maps the backbone's activations of ONE chunk to a LoRA of fixed rank. A
 document is tokenized, split into chunks, each chunk encoded independently, and the chunk
 adapters concatenated along rank, plus the network's context-free bias LoRA once (Doc-to-LoRA,
-arXiv 2602.15902, "long documents"). Training and inference share `encode_chunks` and `assemble`.
+arXiv 2602.15902, "long documents"). Training and inference share `encode_chunks` and `assemble`;
+how long chunks are and how a long document's chunk adapters are kept and folded is the
+`chunk_policy`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,26 +20,15 @@ from tqdm.auto import tqdm
 
 from lora_memory.adapter import AdapterBatch, LoraAdapter
 from lora_memory.backbone import Backbone
-from lora_memory.chunking import chunk_token_ids
-from lora_memory.errors import DocumentError
+from lora_memory.chunking import chunk_token_ids, document_token_ids
 from lora_memory.hypernets.base import Hypernetwork
-
-# Chunk adapters summed into one document adapter, at most: the shipped network answers 8K-token
-# needle documents (17 chunks of 512) but not 32K ones (65), whose needle chunk alone answers.
-# Needles at 8K and 32K, 10 depths on two document sets: 16 kept found 34/40, 8 kept 38/40
-# (4K-token documents, 9 chunks between sentences, found 20/20 with either).
-MAX_CHUNKS = 8
-# Shortest chunk `internalize` cuts by default: every chunk gets the network's full rank, so a
-# short document cut finer stores more (held-out facts 15% -> 20% at 64 tokens against one
-# 512-token chunk); 32-token chunks lost 1K needles (8/10).
-MIN_CHUNK_TOKENS = 64
-# Chunks `internalize` spreads over a document by default: needles in 4K tokens were found 10/10
-# in 8 chunks of 512 and 8/10 in 16 of 256 (more filler chunks summed), so only short documents
-# are cut finer than the longest chunk. Only documents shorter than this many longest chunks (2K
-# tokens for the shipped network) get surprise rows: surprise is measured within a chunk, blind to
-# the chunks before it, so in a long document every chunk's opening looks new, and filler rows
-# cost needles (8K/32K: 100/100% -> 80/70%; 2K: 10/10 -> 9/10).
-SPREAD_CHUNKS = 4
+from lora_memory.hypernets.chunk_policy import (
+    MAX_CHUNKS,
+    SPREAD_CHUNKS,
+    fold_chunks,
+    spread_chunk_tokens,
+    strongest_chunks,
+)
 
 
 @dataclass
@@ -188,32 +178,6 @@ def assemble(chunk_adapters: AdapterBatch, groups: Sequence[Sequence[int]], bias
     return AdapterBatch(A, B, chunk_adapters.layers)
 
 
-def document_token_ids(backbone: Backbone, text: str, max_tokens: int | None = None) -> list[int]:
-    """Validate a document and tokenize it; bad input raises `DocumentError` naming the problem."""
-    if not isinstance(text, str):
-        raise DocumentError(f"a document must be str, got {type(text).__name__}; decode bytes as UTF-8 first")
-    if not text.strip():
-        raise DocumentError("the document is empty (or only whitespace): there is nothing to internalize; pass its text")
-    ids = backbone.tokenize(text)
-    if max_tokens is not None and len(ids) > max_tokens:
-        raise DocumentError(
-            f"the document has {len(ids)} tokens, over the configured limit of {max_tokens}; "
-            "split it or raise max_tokens"
-        )
-    return ids
-
-
-def spread_chunk_tokens(n_tokens: int, longest: int) -> int:
-    """Chunk length that cuts a document into `SPREAD_CHUNKS` chunks, within
-    [`MIN_CHUNK_TOKENS`, ``longest``].
-
-    A short, dense document gets several chunks' worth of rank; from ``SPREAD_CHUNKS`` x
-    ``longest`` tokens on, chunks are ``longest`` (the most the network was trained on), and past
-    `MAX_CHUNKS` of them `strongest_chunks` picks.
-    """
-    return min(longest, max(MIN_CHUNK_TOKENS, math.ceil(n_tokens / SPREAD_CHUNKS)))
-
-
 def internalize(
     backbone: Backbone,
     hypernet: DocToLoRA,
@@ -235,7 +199,7 @@ def internalize(
     Chunks are encoded ``batch_size`` at a time and each batch's adapters are written straight
     into the document's adapter (what `assemble` computes: chunks in order, then the bias), so
     peak memory is one batch of chunk activations plus the adapter itself, whatever the length.
-    With ``compress`` (the default), several chunks are folded by `LoraAdapter.chunks_folded`:
+    With ``compress`` (the default), several chunks are folded by `fold_chunks`:
     rank at most the weight's own, so state and per-token cost stop growing with length, and no
     direction louder than one chunk makes it, so repeated content cannot drown the answer.
     Networks with a bias adapter (Perceiver) only get the exact `LoraAdapter.compressed`.
@@ -278,4 +242,4 @@ def internalize(
         return adapter
     if bias is not None or len(chunks) == 1:
         return adapter.compressed()
-    return adapter.strongest_chunks(chunk_rank, max_chunks).chunks_folded(chunk_rank)
+    return fold_chunks(strongest_chunks(adapter, chunk_rank, max_chunks), chunk_rank)

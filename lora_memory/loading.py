@@ -1,4 +1,4 @@
-"""What `ParametricMemory` and `TaskAdapter` share at run time: models, input checks, streaming.
+"""Loading models lazily and sharing them per process: what `ParametricMemory` and `TaskAdapter` load.
 
 Frameworks build these objects many times (LangChain's standard tests construct one per test), so
 construction loads nothing: the backbone and hypernetwork load on first use, once per process, and
@@ -8,20 +8,12 @@ mutates them (adapters live in context-local state), so sharing is safe across t
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from typing import Any
 
-from transformers import TextIteratorStreamer
-
-from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
-from lora_memory.errors import LoraMemoryError
-from lora_memory.generation import generate
-from lora_memory.hypernets import load_checkpoint, load_default
 from lora_memory.hypernets.base import Hypernetwork
+from lora_memory.hypernets.checkpoint import load_checkpoint, load_default
 
 _LOCK = threading.Lock()
 _BACKBONES: dict[tuple[str | None, str | None], Backbone] = {}
@@ -104,63 +96,3 @@ class LazyModels:
         if self._hypernet is None:
             self._hypernet = shared_hypernet(self.kind, self.backbone, self._checkpoint)
         return self._hypernet
-
-
-def require_text(value: Any, what: str, error: type[LoraMemoryError]) -> str:
-    """Return ``value`` when it is a non-blank string, else raise ``error`` saying what was wrong."""
-    if not isinstance(value, str):
-        raise error(f"the {what} must be str, got {type(value).__name__}")
-    if not value.strip():
-        raise error(f"the {what} is empty (or only whitespace): pass a non-empty {what}")
-    return value
-
-
-def stream_generate(
-    backbone: Backbone, prompt: Sequence[int], adapter: LoraAdapter | None, *, max_new_tokens: int
-) -> Iterator[str]:
-    """Decode one prompt in a background thread and yield the text as it is produced.
-
-    The joined pieces equal what `generate` returns for the same prompt (outer whitespace is
-    held back, as `generate` strips it). An error in the generation thread is raised here.
-    """
-    streamer = TextIteratorStreamer(backbone.tokenizer, skip_prompt=True, skip_special_tokens=True)
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            generate(backbone, [prompt], [adapter], max_new_tokens=max_new_tokens, streamer=streamer)
-        except BaseException as exc:  # handed to the consumer below
-            failure.append(exc)
-            streamer.end()  # unblock the consumer
-
-    thread = threading.Thread(target=run, name="lora-memory-stream", daemon=True)
-    thread.start()
-
-    def pieces() -> Iterator[str]:
-        yield from _stripped(streamer)
-        thread.join()
-        if failure:
-            raise failure[0]
-
-    return pieces()
-
-
-def _stripped(pieces: Iterable[str]) -> Iterator[str]:
-    """Drop leading whitespace and hold trailing whitespace until more text follows it."""
-    pending, started = "", False
-    for piece in pieces:
-        text = pending + piece
-        if not started:
-            text = text.lstrip()
-        body = text.rstrip()
-        pending = text[len(body) :]
-        if body:
-            started = True
-            yield body
-
-
-async def aiterate(iterator: Iterator[str]) -> AsyncIterator[str]:
-    """Consume a blocking iterator from asyncio without blocking the event loop."""
-    done = object()
-    while (item := await asyncio.to_thread(next, iterator, done)) is not done:
-        yield item  # type: ignore[misc]
