@@ -16,7 +16,7 @@ import torch
 
 from lora_memory import embedded
 from lora_memory.backbone import Backbone
-from lora_memory.config_args import add_config_args, config_from_args
+from lora_memory.config import add_config_args, config_from_args
 from lora_memory.errors import LoraMemoryError
 from lora_memory.generation import answer, in_context_question
 from lora_memory.hypernets import (

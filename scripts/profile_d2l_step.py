@@ -51,8 +51,9 @@ def main() -> None:
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731
     if args.fine_tune:
         mix = {"needle": 1.0, "facts": 2.0}
-        settings = [recipe.Doc2LoRATrainConfig(haystack_min=64, haystack_max=512, max_train_chunks=4, distractor_docs=3,
-                                               min_chunk_tokens=24, surprise_rows=surprise)]
+        settings = [recipe.Doc2LoRATrainConfig.from_dict(dict(
+            haystack_min=64, haystack_max=512, max_train_chunks=4, distractor_docs=3, min_chunk_tokens=24,
+            surprise_rows=surprise))]
     else:
         mix = {"needle": 1.0, "facts": 1.0}
         settings = [recipe.Doc2LoRATrainConfig(haystack_min=low, haystack_max=high,

@@ -13,7 +13,7 @@ from lora_memory.adapter_io import roundtrip, stored_nbytes
 from lora_memory.bench import SECTIONS, BenchConfig, run_bench
 from lora_memory.bench.timing import PeakMemory, measure
 from lora_memory.cli import build_parser
-from lora_memory.config_args import config_from_args
+from lora_memory.config import config_from_args
 from lora_memory.hypernets import fresh
 from lora_memory.hypernets.encoders import BackboneEncoder
 from tests.conftest import random_adapter

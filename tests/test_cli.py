@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from lora_memory.cli import main
 from lora_memory.hypernets import fresh, save_checkpoint
 from tests.conftest import make_tiny_backbone
@@ -45,10 +47,26 @@ def test_errors_exit_2_with_a_message(tiny_model_dir, tmp_path, capsys):
 
 def test_bool_config_fields_are_flag_pairs():
     from lora_memory.cli import build_parser
-    from lora_memory.config_args import config_from_args
+    from lora_memory.config import config_from_args
     from lora_memory.training.doc2lora import Doc2LoRATrainConfig
 
     parser = build_parser()
     off = parser.parse_args(["train", "doc2lora", "--no-null-slot", "--rank", "8"])
-    assert config_from_args(Doc2LoRATrainConfig, off).null_slot is False and off.rank == 8
-    assert config_from_args(Doc2LoRATrainConfig, parser.parse_args(["train", "doc2lora"])).null_slot is True
+    assert config_from_args(Doc2LoRATrainConfig, off).fast_weight.null_slot is False and off.rank == 8
+    assert config_from_args(Doc2LoRATrainConfig, parser.parse_args(["train", "doc2lora"])).fast_weight.null_slot is True
+
+
+def test_train_configs_round_trip_through_config_json_and_read_flat_older_ones():
+    from lora_memory.training.doc2lora import Doc2LoRATrainConfig
+    from lora_memory.training.text2lora import Text2LoRATrainConfig
+
+    for cls in (Doc2LoRATrainConfig, Text2LoRATrainConfig):
+        config = cls()
+        assert cls.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    # config.json written before the network's config was nested: its fields sat at the top
+    old = Doc2LoRATrainConfig.from_dict({"run_dir": "runs/x", "rank": 8, "null_slot": False, "chunk_tokens": 256})
+    assert (old.fast_weight.rank, old.fast_weight.null_slot, old.perceiver.rank, old.run_dir) == (8, False, 8, "runs/x")
+    assert Text2LoRATrainConfig.from_dict({"encoder": "backbone", "width": 32}).net.width == 32
+    with pytest.raises(ValueError, match="has no fields"):
+        Doc2LoRATrainConfig.from_dict({"no_such_field": 1})
+

@@ -98,7 +98,7 @@ def test_route_logits_choose_rows_without_changing_loudness(backbone):
 
 def test_training_loss_adds_the_weighted_routing_term(backbone, tmp_path):
     net = fresh("doc2lora", backbone, rank=4, b_scale_init=0.1, surprise_rows=4).train().requires_grad_(True)
-    config = Doc2LoRATrainConfig(run_dir=str(tmp_path), rank=4, route_weight=0.5, min_chunk_tokens=8)
+    config = Doc2LoRATrainConfig.from_dict(dict(run_dir=str(tmp_path), rank=4, route_weight=0.5, min_chunk_tokens=8))
     with_route, stats = doc2lora_loss(backbone, net, DOCS, random.Random(0), config)
     without, plain = doc2lora_loss(backbone, net, DOCS, random.Random(0), dataclasses.replace(config, route_weight=0.0))
     assert "route" not in plain and 0.0 <= stats["route_acc"] <= 1.0 and stats["route"] > 0

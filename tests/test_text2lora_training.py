@@ -14,7 +14,7 @@ from lora_memory.training.text2lora import Text2LoRATrainConfig, train
 def _config(tmp_path, **kw):
     base = dict(run_dir=str(tmp_path / "run"), steps=2, batch_size=4, eval_every=0, save_every=1, device="cpu",
                 encoder="backbone", width=32, warmup=1, max_input_tokens=48)
-    return Text2LoRATrainConfig(**{**base, **kw})
+    return Text2LoRATrainConfig.from_dict({**base, **kw})
 
 
 def test_training_moves_the_heads_in_both_modes(backbone, tmp_path):

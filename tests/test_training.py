@@ -23,7 +23,7 @@ DOCS = [
 def _config(tmp_path, **kw):
     base = dict(run_dir=str(tmp_path / "run"), steps=4, batch_size=2, eval_every=2, eval_samples=2, save_every=2,
                 haystack_min=20, haystack_max=40, device="cpu", rank=4, warmup=1)
-    return Doc2LoRATrainConfig(**{**base, **kw})
+    return Doc2LoRATrainConfig.from_dict({**base, **kw})
 
 
 def test_loss_reaches_the_network_for_both_objectives(backbone, tmp_path):

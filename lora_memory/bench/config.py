@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lora_memory.hypernets.base import ConfigMixin
+from lora_memory.config import ResultsConfig
 
 SECTIONS = ("update", "query", "state", "batch", "t2l")
 
 
 @dataclass
-class BenchConfig(ConfigMixin):
+class BenchConfig(ResultsConfig):
     """A benchmark run; every field is also a ``lora-memory bench`` flag.
 
     Attributes:
         out: directory for results.json, summary.md and the PNG figures.
-        model: base model (None = embedded default).
         checkpoint: doc2lora checkpoint (None = the shipped one, else a fresh network).
         t2l_checkpoint: text2lora checkpoint (None = the shipped one, else a fresh network).
         lengths: comma-separated document lengths in tokens.
@@ -31,15 +30,13 @@ class BenchConfig(ConfigMixin):
         t2l_new_tokens: tokens decoded per T2L / 3-shot query (the built-in task's answer is one word).
         t2l_tasks: optional JSON file with a task (description, shots, inputs) for the T2L
             measurement; default: a small built-in sentiment task.
-        device: cpu / cuda (default: CUDA when available).
         threads: torch CPU threads (default: torch's choice).
         sections: comma-separated subset of update,query,state,batch,t2l.
         seed: seeds the documents.
     """
 
     out: str = "runs/bench"
-    model: str | None = None
-    checkpoint: str | None = None
+    seed: int = 1234
     t2l_checkpoint: str | None = None
     lengths: str = "256,1024,4096,8192,32768"
     repeats: int = 3
@@ -52,10 +49,8 @@ class BenchConfig(ConfigMixin):
     batch: int = 8
     t2l_new_tokens: int = 4
     t2l_tasks: str | None = None
-    device: str | None = None
     threads: int | None = None
     sections: str = ",".join(SECTIONS)
-    seed: int = 1234
 
     def length_list(self) -> list[int]:
         return [int(n) for n in self.lengths.split(",") if n.strip()]

@@ -33,7 +33,7 @@ from lora_memory.evaluation.context_distill import context_distill
 from lora_memory.evaluation import plots
 from lora_memory.evaluation.qa import METHODS, answer_from_passages, answer_samples, summarize
 from lora_memory.generation import in_context_question
-from lora_memory.hypernets.base import ConfigMixin
+from lora_memory.config import ResultsConfig
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.passages import PASSAGE_TOKENS
 from lora_memory.data.synthetic import NEEDLE_DEPTHS, DocSample, fact_sample, multi_fact_sample, needle_sample
@@ -44,12 +44,11 @@ PASSAGES = "doc2lora_passages"
 
 
 @dataclass
-class Doc2LoRAEvalConfig(ConfigMixin):
+class Doc2LoRAEvalConfig(ResultsConfig):
     """An evaluation run; every field is also a ``lora-memory eval doc2lora`` flag.
 
     Attributes:
         out: directory for results.json and the PNG figures.
-        model: base model (None = embedded default).
         checkpoint: doc2lora checkpoint (None = the shipped one).
         lengths: comma-separated NIAH document lengths in tokens.
         depths: number of evenly spaced needle depths (10 upstream).
@@ -64,12 +63,9 @@ class Doc2LoRAEvalConfig(ConfigMixin):
         max_new_tokens: answer length cap for every method; the in-context model restates the
             question before the answer, and 16 tokens cut it off mid-answer.
         seed: seeds the held-out samples.
-        device: cpu / cuda (default: CUDA when available).
     """
 
     out: str = "runs/eval-doc2lora"
-    model: str | None = None
-    checkpoint: str | None = None
     lengths: str = "256,512,1024,2048,4096,8192,16384,32768"
     depths: int = 10
     facts: int = 48
@@ -80,7 +76,6 @@ class Doc2LoRAEvalConfig(ConfigMixin):
     cd_lr: float = 1e-2
     max_new_tokens: int = 32
     seed: int = 1234
-    device: str | None = None
 
 
 @dataclass

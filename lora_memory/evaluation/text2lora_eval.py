@@ -19,11 +19,11 @@ from tqdm.auto import tqdm
 
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
+from lora_memory.config import ResultsConfig
 from lora_memory.data.task_corpus import Task, TaskExample, garbage_description, load_corpus
 from lora_memory.evaluation import plots
 from lora_memory.evaluation.qa import exact_match, normalize_answer
 from lora_memory.generation import generate
-from lora_memory.hypernets.base import ConfigMixin
 from lora_memory.hypernets.checkpoint import load_checkpoint
 from lora_memory.hypernets.encoders import make_encoder
 from lora_memory.hypernets.text2lora import TextToLoRA, prompt_ids
@@ -94,28 +94,24 @@ def evaluate_method(
 
 
 @dataclass
-class Text2LoRAEvalConfig(ConfigMixin):
+class Text2LoRAEvalConfig(ResultsConfig):
     """An evaluation run; every field is also a ``lora-memory eval text2lora`` flag.
 
     Attributes:
         out: directory for results.json and the bar chart.
-        model: base model (None = embedded default).
         checkpoint: text2lora checkpoint (None = the shipped one).
         multitask_checkpoint: the multi-task baseline (a text2lora network trained with mode=multitask).
         corpus: task corpus (None = the shipped one).
         methods: comma-separated subset of base,description,three_shot,multitask,text2lora,garbage.
         examples: examples per held-out task (and per description).
-        device: cpu / cuda (default: CUDA when available).
+        seed: seeds the word salad of the ``garbage`` control.
     """
 
     out: str = "runs/eval-text2lora"
-    model: str | None = None
-    checkpoint: str | None = None
     multitask_checkpoint: str | None = None
     corpus: str | None = None
     methods: str = ",".join(METHODS)
     examples: int = 16
-    device: str | None = None
 
 
 def evaluate_text2lora(config: Text2LoRAEvalConfig, backbone: Backbone, net: TextToLoRA) -> dict:
@@ -129,7 +125,7 @@ def evaluate_text2lora(config: Text2LoRAEvalConfig, backbone: Backbone, net: Tex
         if method == "multitask" and multitask is None:
             continue  # needs a trained baseline: --multitask-checkpoint
         model = multitask if method == "multitask" else net
-        results[method] = evaluate_method(backbone, heldout, method, model, examples=config.examples)
+        results[method] = evaluate_method(backbone, heldout, method, model, examples=config.examples, seed=config.seed)
     report = {"config": config.to_dict(), "tasks": [t.name for t in heldout], "results": results,
               "summary": {m: r["summary"] for m, r in results.items()}}
     (out / "results.json").write_text(json.dumps(report, indent=2))

@@ -2,7 +2,9 @@
 
 A hypernetwork is built from ``(config, identity)``: the config says its architecture's sizes and
 the identity says which base model (shapes and name) its adapters are for. Both are written into
-the checkpoint header, so a checkpoint rebuilds exactly the network that wrote it.
+the checkpoint header, so a checkpoint rebuilds exactly the network that wrote it. Every config
+has ``layers``, the adapted decoder blocks; left empty, it is resolved here, once, to the upper
+half of the backbone's blocks.
 """
 
 from __future__ import annotations
@@ -13,21 +15,6 @@ from typing import Any, ClassVar
 from torch import nn
 
 from lora_memory.backbone import BaseModelIdentity
-
-
-class ConfigMixin:
-    """JSON round trip for config dataclasses (lists come back as tuples)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]):
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"{cls.__name__} has no fields {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 def upper_half(num_layers: int) -> tuple[int, ...]:
@@ -44,6 +31,8 @@ class Hypernetwork(nn.Module):
 
     def __init__(self, config: Any, identity: BaseModelIdentity):
         super().__init__()
+        if not config.layers:
+            config = dataclasses.replace(config, layers=upper_half(identity.num_layers))
         self.config = config
         self.identity = identity
 

@@ -27,8 +27,8 @@ from torch import nn
 
 from lora_memory.adapter import AdapterBatch
 from lora_memory.backbone import BaseModelIdentity
+from lora_memory.config import ConfigMixin
 from lora_memory.errors import BackboneError
-from lora_memory.hypernets.base import ConfigMixin, upper_half
 from lora_memory.hypernets.doc2lora import ChunkFeatures, DocToLoRA, FeatureRequest
 
 
@@ -73,9 +73,8 @@ class FastWeightDocToLoRA(DocToLoRA):
     config_class = FastWeightConfig
 
     def __init__(self, config: FastWeightConfig, identity: BaseModelIdentity):
-        if not config.layers:
-            config = FastWeightConfig(**{**config.to_dict(), "layers": upper_half(identity.num_layers)})
         super().__init__(config, identity)
+        config = self.config
         d_in, d_out = identity.module_shapes[config.target]
         if d_out != identity.hidden_size:
             raise BackboneError(

@@ -18,7 +18,7 @@ from torch import nn
 
 from lora_memory.adapter import AdapterBatch
 from lora_memory.backbone import BaseModelIdentity
-from lora_memory.hypernets.base import ConfigMixin, upper_half
+from lora_memory.config import ConfigMixin
 from lora_memory.hypernets.doc2lora import ChunkFeatures, DocToLoRA, FeatureRequest
 from lora_memory.hypernets.layers import CrossAttentionBlock, SwiGLU, kaiming_lora_a
 
@@ -56,9 +56,8 @@ class PerceiverDocToLoRA(DocToLoRA):
     config_class = PerceiverConfig
 
     def __init__(self, config: PerceiverConfig, identity: BaseModelIdentity):
-        if not config.layers:
-            config = PerceiverConfig(**{**config.to_dict(), "layers": upper_half(identity.num_layers)})
         super().__init__(config, identity)
+        config = self.config
         d_in, d_out = identity.module_shapes[config.target]
         n, r, dim = len(config.layers), config.rank, config.latent_dim
         self.scale = 2.0 * r**1.5

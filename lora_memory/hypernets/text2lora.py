@@ -18,8 +18,9 @@ from torch import Tensor, nn
 
 from lora_memory.adapter import AdapterBatch, LoraAdapter
 from lora_memory.backbone import Backbone, BaseModelIdentity
+from lora_memory.config import ConfigMixin
 from lora_memory.errors import DocumentError
-from lora_memory.hypernets.base import ConfigMixin, Hypernetwork, upper_half
+from lora_memory.hypernets.base import Hypernetwork
 from lora_memory.hypernets.encoders import MINILM, encoder_dim, make_encoder
 from lora_memory.hypernets.layers import ResidualMLP, kaiming_lora_a
 
@@ -57,9 +58,8 @@ class TextToLoRA(Hypernetwork):
     config_class = TextToLoRAConfig
 
     def __init__(self, config: TextToLoRAConfig, identity: BaseModelIdentity):
-        if not config.layers:
-            config = TextToLoRAConfig(**{**config.to_dict(), "layers": upper_half(identity.num_layers)})
         super().__init__(config, identity)
+        config = self.config
         w, r = config.width, config.rank
         self.scale = config.alpha / math.sqrt(r)
         self.embed_dim = encoder_dim(config.encoder, identity.hidden_size)

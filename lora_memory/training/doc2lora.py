@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -30,39 +30,36 @@ from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids
 from lora_memory.errors import CheckpointError
 from lora_memory.generation import answer_batch, gather_positions, in_context_question
-from lora_memory.hypernets.base import ConfigMixin
 from lora_memory.hypernets.checkpoint import fresh
 from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, chunk_adapters
+from lora_memory.hypernets.fast_weight import FastWeightConfig
+from lora_memory.hypernets.perceiver import PerceiverConfig
 from lora_memory.training import loop
 from lora_memory.data.synthetic import QA, DocSample, sample_stream
-from lora_memory.training.loop import accelerator_for
+from lora_memory.training.loop import TrainConfig, accelerator_for
 from lora_memory.training.routing import routing_loss
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Doc2LoRATrainConfig(ConfigMixin):
+class Doc2LoRATrainConfig(TrainConfig):
     """A Doc-to-LoRA training run; every field is also a ``lora-memory train doc2lora`` flag.
 
     Attributes:
-        run_dir: where checkpoints, trainer state and metrics.jsonl go; rerun to resume.
-        model: base model (None = embedded SmolLM2-135M-Instruct).
         arch: ``fast_weight`` (learns on a CPU in minutes) or ``perceiver`` (upstream).
-        rank: LoRA rank per chunk (16 queries found the needle's lead-in token where 8 did not).
-        b_scale_init: B's scale at step 0; above 0 so the token selection learns from step 1.
-        null_slot: fast_weight only: queries may attend to "nothing here", so chunks without the
-            answer stay quiet when a long document's chunk adapters are concatenated.
-        surprise_rows: fast_weight only: extra rows per chunk on the tokens with the most
-            surprising successors (0 = none; the shipped network uses 32 at inference).
-        surprise_nats: fast_weight only: the surprise a successor needs for a row.
+        fast_weight: the fast-weight network trained when ``arch`` is ``fast_weight``; its fields
+            are flags of their own (``--rank``, ``--null-slot``, ...). Rank 16, as 16 queries found
+            the needle's lead-in token where 8 did not; B's scale 0.1 at step 0, so the token
+            selection learns from step 1; the null slot on, so chunks without the answer stay
+            quiet when a long document's chunk adapters are concatenated; no surprise rows (the
+            shipped network uses 32 at inference).
+        perceiver: the Perceiver network trained when ``arch`` is ``perceiver`` (a flag both
+            networks have, such as ``--rank``, sets both).
         init_from: start from this checkpoint's weights (parameters it lacks, such as a newly
             enabled null slot, keep their initialisation); ignored when the run resumes.
-        chunk_tokens: chunk length at inference, stored in the checkpoint.
-        steps: optimizer steps in total (a resumed run continues up to this).
         batch_size: documents per step.
         lr: peak AdamW learning rate (3e-3 measured best for fast_weight on CPU).
-        warmup: linear warm-up steps, then cosine decay to 10%.
         objective: ``ce`` on gold answers, or ``distill`` on the teacher's top-k.
         top_k: teacher probabilities kept for ``distill`` (16 upstream).
         l1: weight of the mean absolute value of generated A and B (upstream uses one; 0 measured fine here).
@@ -81,23 +78,15 @@ class Doc2LoRATrainConfig(ConfigMixin):
         distractor_docs: up to this many other documents' chunks are concatenated into each
             document's adapter (sampled 0..this), so unrelated chunks learn to stay quiet.
         min_chunk_tokens: never cut chunks shorter than this.
-        eval_every: steps between held-out evaluations (0 = never).
         eval_samples: held-out documents per evaluation.
-        save_every: steps between checkpoints.
-        seed: seeds the data stream and initialisation.
-        device: cpu / cuda (default: accelerate's choice).
     """
 
     run_dir: str = "runs/doc2lora"
-    model: str | None = None
     arch: str = "fast_weight"
-    rank: int = 16
-    b_scale_init: float = 0.1
-    null_slot: bool = True
-    surprise_rows: int = 0
-    surprise_nats: float = 2.0
+    fast_weight: FastWeightConfig = field(
+        default_factory=lambda: FastWeightConfig(rank=16, b_scale_init=0.1, null_slot=True))
+    perceiver: PerceiverConfig = field(default_factory=lambda: PerceiverConfig(rank=16, b_scale_init=0.1))
     init_from: str | None = None
-    chunk_tokens: int = 512
     steps: int = 300
     batch_size: int = 8
     lr: float = 3e-3
@@ -118,8 +107,10 @@ class Doc2LoRATrainConfig(ConfigMixin):
     eval_every: int = 50
     eval_samples: int = 24
     save_every: int = 25
-    seed: int = 0
-    device: str | None = None
+
+    def network(self) -> FastWeightConfig | PerceiverConfig:
+        """The config of the network ``arch`` names."""
+        return {"fast_weight": self.fast_weight, "perceiver": self.perceiver}[self.arch]
 
 
 def _chunk_groups(backbone: Backbone, docs: list[DocSample], rng: random.Random, config: Doc2LoRATrainConfig):
@@ -235,10 +226,7 @@ def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731
 
     def make_net() -> DocToLoRA:
-        extra = ({"null_slot": config.null_slot, "surprise_rows": config.surprise_rows,
-                  "surprise_nats": config.surprise_nats} if config.arch == "fast_weight" else {})
-        net = fresh("doc2lora", backbone, arch=config.arch, seed=config.seed, rank=config.rank,
-                    chunk_tokens=config.chunk_tokens, b_scale_init=config.b_scale_init, **extra)
+        net = fresh("doc2lora", backbone, arch=config.arch, seed=config.seed, **config.network().to_dict())
         if config.init_from:
             warm_start(net, config.init_from)
         return net

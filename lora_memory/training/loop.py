@@ -1,8 +1,8 @@
 """The training loop both recipes share: schedule, resume, checkpoints, metrics, evaluation.
 
-A recipe supplies a fresh network, a ``batch_loss(step, net)`` and an ``evaluate(net)``; this
-module does everything else the same way for Doc-to-LoRA and Text-to-LoRA (torchtune-style: the
-recipe is plain functions over a typed config).
+A recipe supplies its config (a `TrainConfig`), a fresh network, a ``batch_loss(step, net)`` and an
+``evaluate(net)``; this module does everything else the same way for Doc-to-LoRA and Text-to-LoRA
+(torchtune-style: the recipe is plain functions over a typed config).
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import json
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from lora_memory.backbone import Backbone
+from lora_memory.config import RunConfig
 from lora_memory.hypernets.base import Hypernetwork
 from lora_memory.hypernets.checkpoint import load_checkpoint, save_checkpoint
 from lora_memory.training.state import STATE_FILE, load_state, save_state
@@ -28,21 +29,30 @@ BEST = "best.safetensors"
 METRICS = "metrics.jsonl"
 
 
-class LoopConfig(Protocol):
-    """The fields every recipe config has (see the recipes' dataclasses for their meaning)."""
+@dataclass
+class TrainConfig(RunConfig):
+    """The fields every recipe's config has; each recipe sets its own defaults.
 
-    run_dir: str
-    steps: int
-    lr: float
-    warmup: int
-    eval_every: int
-    save_every: int
-    device: str | None
+    Attributes:
+        run_dir: where checkpoints, trainer state and metrics.jsonl go; rerun to resume.
+        steps: optimizer steps in total (a resumed run continues up to this).
+        batch_size: documents or examples per step.
+        lr: peak AdamW learning rate.
+        warmup: linear warm-up steps, then cosine decay to 10%.
+        eval_every: steps between held-out evaluations (0 = never).
+        save_every: steps between checkpoints.
+    """
 
-    def to_dict(self) -> dict[str, Any]: ...
+    run_dir: str = "runs/train"
+    steps: int = 100
+    batch_size: int = 8
+    lr: float = 1e-3
+    warmup: int = 10
+    eval_every: int = 50
+    save_every: int = 25
 
 
-def lr_at(step: int, config: LoopConfig) -> float:
+def lr_at(step: int, config: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to 10% of the peak at the last step."""
     if step < config.warmup:
         return config.lr * (step + 1) / config.warmup
@@ -50,12 +60,12 @@ def lr_at(step: int, config: LoopConfig) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def accelerator_for(config: LoopConfig) -> Accelerator:
+def accelerator_for(config: TrainConfig) -> Accelerator:
     return Accelerator(cpu=config.device == "cpu")
 
 
 def run(
-    config: LoopConfig,
+    config: TrainConfig,
     backbone: Backbone,
     kind: str,
     make_net: Callable[[], Hypernetwork],
@@ -113,7 +123,7 @@ def run(
     return run_dir
 
 
-def card(config: LoopConfig, kind: str, step: int, extra: dict, record: dict) -> dict:
+def card(config: TrainConfig, kind: str, step: int, extra: dict, record: dict) -> dict:
     """What a checkpoint says about how it was made (it travels inside the safetensors header)."""
     on_gpu = torch.cuda.is_available() and config.device != "cpu"
     return {"recipe": kind, "config": config.to_dict(), "step": step, "train_seconds": round(extra["seconds"], 1),

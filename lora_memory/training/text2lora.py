@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -22,61 +22,44 @@ from lora_memory.backbone import Backbone
 from lora_memory.data.task_corpus import Task, load_corpus
 from lora_memory.evaluation.text2lora_eval import evaluate_method
 from lora_memory.generation import answer_batch, gather_positions
-from lora_memory.hypernets.base import ConfigMixin
 from lora_memory.hypernets.checkpoint import fresh
 from lora_memory.hypernets.encoders import make_encoder
-from lora_memory.hypernets.text2lora import TextToLoRA, prompt_ids
+from lora_memory.hypernets.text2lora import TextToLoRA, TextToLoRAConfig, prompt_ids
 from lora_memory.training import loop
-from lora_memory.training.loop import accelerator_for
+from lora_memory.training.loop import TrainConfig, accelerator_for
 
 MODES = ("task", "multitask")
 
 
 @dataclass
-class Text2LoRATrainConfig(ConfigMixin):
+class Text2LoRATrainConfig(TrainConfig):
     """A Text-to-LoRA training run; every field is also a ``lora-memory train text2lora`` flag.
 
     Attributes:
-        run_dir: where checkpoints, trainer state and metrics.jsonl go; rerun to resume.
-        model: base model (None = embedded SmolLM2-135M-Instruct).
         corpus: task corpus file (None = the one shipped in the package).
         mode: ``task`` (T2L) or ``multitask`` (the same-shape multi-task LoRA baseline).
-        encoder: description encoder, ``minilm`` or ``backbone``.
-        width: hypernetwork MLP width.
-        rank: LoRA rank of the generated q/v adapters.
-        steps: optimizer steps in total (a resumed run continues up to this).
+        net: the network trained; its fields are flags of their own (``--encoder``, ``--width``,
+            ``--rank``, ...).
         batch_size: examples per step, tasks drawn uniformly.
-        lr: peak AdamW learning rate.
-        warmup: linear warm-up steps, then cosine decay to 10%.
         label_smoothing: of the completion cross-entropy (0.1 upstream).
         l2: weight of the mean squared generated A and B.
         max_input_tokens: inputs are cut to their last this-many tokens.
-        eval_every: steps between held-out evaluations (0 = never).
         eval_examples: examples per held-out task and description in those evaluations.
-        save_every: steps between checkpoints.
-        seed: seeds sampling and initialisation.
-        device: cpu / cuda (default: accelerate's choice).
     """
 
     run_dir: str = "runs/text2lora"
-    model: str | None = None
-    corpus: str | None = None
-    mode: str = "task"
-    encoder: str = "minilm"
-    width: int = 256
-    rank: int = 8
     steps: int = 1000
     batch_size: int = 16
-    lr: float = 1e-3
     warmup: int = 50
+    eval_every: int = 100
+    save_every: int = 50
+    corpus: str | None = None
+    mode: str = "task"
+    net: TextToLoRAConfig = field(default_factory=TextToLoRAConfig)
     label_smoothing: float = 0.1
     l2: float = 1e-4
     max_input_tokens: int = 384
-    eval_every: int = 100
     eval_examples: int = 4
-    save_every: int = 50
-    seed: int = 0
-    device: str | None = None
 
 
 class DescriptionBank:
@@ -131,10 +114,10 @@ def train(config: Text2LoRATrainConfig, backbone: Backbone | None = None) -> Pat
     corpus = load_corpus(config.corpus)
     train_tasks = [t for t in corpus if t.split == "train"]
     heldout = [t for t in corpus if t.split == "heldout"]
-    bank = DescriptionBank(backbone, config.encoder) if config.mode == "task" else None
+    bank = DescriptionBank(backbone, config.net.encoder) if config.mode == "task" else None
 
     def make_net() -> TextToLoRA:
-        return fresh("text2lora", backbone, seed=config.seed, encoder=config.encoder, width=config.width, rank=config.rank)
+        return fresh("text2lora", backbone, seed=config.seed, **config.net.to_dict())
 
     def batch_loss(step: int, net: torch.nn.Module):
         draws = sample_batch(train_tasks, random.Random(config.seed * 1_000_003 + step), config.batch_size)
