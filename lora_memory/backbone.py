@@ -273,7 +273,7 @@ class Backbone:
                     for h, s in zip(hidden, successors, strict=True)]
         return -torch.stack(rows)
 
-    def embed(self, input_ids: Tensor) -> Tensor:
+    def token_embeddings(self, input_ids: Tensor) -> Tensor:
         """Input embeddings of token ids, ``(..., hidden)``."""
         return self.model.get_input_embeddings()(input_ids)
 

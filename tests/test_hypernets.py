@@ -93,7 +93,7 @@ def test_next_token_features(backbone):
     net = fresh("doc2lora", backbone)
     feats = encode_chunks(backbone, net, [[5, 6, 7], [8, 9]])
     assert feats.next_mask.tolist() == [[1, 1, 0], [1, 0, 0]]
-    torch.testing.assert_close(feats.next_embeddings[0, 0], backbone.embed(torch.tensor(6)))
+    torch.testing.assert_close(feats.next_embeddings[0, 0], backbone.token_embeddings(torch.tensor(6)))
     assert torch.count_nonzero(feats.next_embeddings[1, 1:]) == 0
 
 

@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 from lora_memory.data.task_corpus import Task, TaskExample, load_corpus
-from lora_memory.evaluation.text2lora_eval import METHODS, correct, evaluate_method
+from lora_memory.evaluation.text2lora_eval import TASK_METHODS, correct, evaluate_method
 from lora_memory.hypernets import fresh
 from lora_memory.training.text2lora import Text2LoRATrainConfig, train
 
@@ -29,7 +29,7 @@ def test_training_moves_the_heads_in_both_modes(backbone, tmp_path):
 def test_every_method_scores_held_out_tasks(backbone):
     heldout = [t for t in load_corpus() if t.split == "heldout"][:2]
     net = fresh("text2lora", backbone, encoder="backbone", width=32)
-    for method in METHODS:
+    for method in TASK_METHODS:
         result = evaluate_method(backbone, heldout, method, net, examples=2, max_input_tokens=48, max_new_tokens=4)
         assert 0.0 <= result["summary"]["accuracy"] <= 1.0 and set(result["per_task"]) == {t.name for t in heldout}
         assert result["summary"]["tokens_per_query"] > 0

@@ -16,14 +16,16 @@ from lora_memory.hypernets.text2lora import TextToLoRA
 
 
 @dataclass(frozen=True)
-class Task:
+class BenchTask:
+    """The benchmark's one task (a corpus task is `lora_memory.data.task_corpus.Task`)."""
+
     name: str
     description: str
     shots: tuple[tuple[str, str], ...]
     inputs: tuple[str, ...]
 
 
-BUILTIN = Task(
+BUILTIN = BenchTask(
     name="review-sentiment",
     description="Read the product review and reply with its sentiment, positive or negative, in one word.",
     shots=(
@@ -44,12 +46,12 @@ BUILTIN = Task(
 )
 
 
-def load_task(path: str | os.PathLike | None) -> Task:
+def load_task(path: str | os.PathLike | None) -> BenchTask:
     """The task in ``path`` (JSON), or the built-in one."""
     if path is None:
         return BUILTIN
     data = json.loads(open(path, encoding="utf-8").read())
-    return Task(
+    return BenchTask(
         name=str(data.get("name", os.path.basename(str(path)))),
         description=str(data["description"]),
         shots=tuple((str(s["input"]), str(s["output"])) for s in data["shots"]),
@@ -57,7 +59,7 @@ def load_task(path: str | os.PathLike | None) -> Task:
     )
 
 
-def few_shot_prompt(backbone: Backbone, net: TextToLoRA, task: Task, x: str) -> list[int]:
+def few_shot_prompt(backbone: Backbone, net: TextToLoRA, task: BenchTask, x: str) -> list[int]:
     """The in-context baseline: instruction, the demonstrations, then the input, in one user turn,
     under the same system turn as ``net``'s adapter prompts so only the task's tokens differ."""
     demos = "\n\n".join(f"Input: {i}\nOutput: {o}" for i, o in task.shots)

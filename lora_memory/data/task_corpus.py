@@ -35,7 +35,7 @@ from pathlib import Path
 
 FORMAT = "lora-memory/task-corpus"
 VERSION = 1
-SPLITS = ("train", "heldout")
+TASK_SPLITS = ("train", "heldout")
 METRICS = ("exact", "choice")
 SOURCES = ("bigbench", "procedural")
 
@@ -104,7 +104,7 @@ def _task(row: dict) -> Task:
         choices=tuple(row["choices"]) if row.get("choices") is not None else None,
         origin=row.get("origin", ""),
     )
-    if task.split not in SPLITS or task.metric not in METRICS:
+    if task.split not in TASK_SPLITS or task.metric not in METRICS:
         raise ValueError(f"{task.name}: bad split {task.split!r} or metric {task.metric!r}")
     if not task.descriptions_train or not task.descriptions_eval or not task.eval:
         raise ValueError(f"{task.name}: missing descriptions or evaluation examples")
@@ -135,8 +135,8 @@ def corpus_header(path: str | Path | None = None) -> dict:
 
 def tasks_in(tasks: Sequence[Task], split: str) -> list[Task]:
     """The tasks of one split ("train" or "heldout")."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split not in TASK_SPLITS:
+        raise ValueError(f"split must be one of {TASK_SPLITS}, got {split!r}")
     return [t for t in tasks if t.split == split]
 
 

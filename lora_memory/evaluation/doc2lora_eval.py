@@ -31,7 +31,7 @@ from lora_memory.adapter_io import roundtrip
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation.context_distill import context_distill
 from lora_memory.evaluation import plots
-from lora_memory.evaluation.qa import METHODS, answer_from_passages, answer_samples, summarize
+from lora_memory.evaluation.qa import QA_METHODS, answer_from_passages, answer_samples, summarize
 from lora_memory.generation import in_context_question
 from lora_memory.config import ResultsConfig
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
@@ -70,7 +70,7 @@ class Doc2LoRAEvalConfig(ResultsConfig):
     depths: int = 10
     facts: int = 48
     fact_entities: int = 1
-    methods: str = ",".join((*METHODS, "doc2lora_int8", PASSAGES, "cd"))
+    methods: str = ",".join((*QA_METHODS, "doc2lora_int8", PASSAGES, "cd"))
     passage_tokens: int = PASSAGE_TOKENS
     cd_steps: str = "5,10,25,50"
     cd_lr: float = 1e-2

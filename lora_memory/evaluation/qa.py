@@ -21,7 +21,7 @@ from lora_memory.memory import ParametricMemory
 from lora_memory.passages import PASSAGE_TOKENS, split_passages
 from lora_memory.router import Encoder
 
-METHODS = ("doc2lora", "in_context", "no_context")
+QA_METHODS = ("doc2lora", "in_context", "no_context")
 PROMPTED = ("in_context", "no_context")  # methods that answer without an adapter
 
 

@@ -28,7 +28,7 @@ from lora_memory.hypernets.checkpoint import load_checkpoint
 from lora_memory.hypernets.encoders import make_encoder
 from lora_memory.hypernets.text2lora import TextToLoRA, prompt_ids
 
-METHODS = ("base", "description", "three_shot", "multitask", "text2lora", "garbage")
+TASK_METHODS = ("base", "description", "three_shot", "multitask", "text2lora", "garbage")
 
 
 def correct(prediction: str, task: Task, example: TaskExample) -> bool:
@@ -110,7 +110,7 @@ class Text2LoRAEvalConfig(ResultsConfig):
     out: str = "runs/eval-text2lora"
     multitask_checkpoint: str | None = None
     corpus: str | None = None
-    methods: str = ",".join(METHODS)
+    methods: str = ",".join(TASK_METHODS)
     examples: int = 16
 
 

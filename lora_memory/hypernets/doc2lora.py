@@ -107,7 +107,7 @@ def encode_chunks(
         next_ids = torch.roll(ids, -1, dims=1)
         next_mask = torch.roll(mask, -1, dims=1) * mask
         next_mask[:, -1] = 0
-        next_emb = backbone.embed(next_ids) * next_mask.unsqueeze(-1).to(backbone.dtype)
+        next_emb = backbone.token_embeddings(next_ids) * next_mask.unsqueeze(-1).to(backbone.dtype)
         nll = backbone.next_token_nll(capture.final_hidden, ids) * next_mask if request.next_nll else None
     return ChunkFeatures(ids, mask, capture.block_inputs, capture.module_inputs, next_emb, next_mask, nll)
 
