@@ -39,7 +39,7 @@ from tests.conftest import lively_backbone, lively_doc2lora, random_adapter
 from tests.test_memory import DOCS, NAMES, HashEncoder, question
 
 ROOT = Path(__file__).resolve().parent.parent
-SCANNED = ("lora_memory", "integrations", "examples", "scripts")
+SCANNED = ("lora_memory", "integrations", "examples", "experiments", "scripts")
 
 # Fully qualified callables that unpickle (or run arbitrary code from a file) whatever the arguments.
 PICKLE_MODULES = ("pickle", "_pickle", "cPickle", "dill", "cloudpickle", "joblib", "shelve", "marshal")

@@ -1,7 +1,8 @@
 """The Text-to-LoRA task corpus: tasks, their natural-language descriptions and examples.
 
 The corpus ships as ``lora_memory/data/task_corpus.json.gz`` (gzip JSON, never pickle) and is rebuilt by
-``scripts/build_task_corpus.py``. It mixes two sources:
+``python -m scripts.build_task_corpus``, which writes tasks through `Task.to_dict` and `write_corpus`,
+so the builder and this reader share one schema. It mixes two sources:
 
 * ``bigbench``: a filtered subset of BIG-bench JSON tasks (Apache-2.0) with short answers;
 * ``procedural``: generated string, formatting, extraction, arithmetic and keyword-rule tasks whose
@@ -48,6 +49,9 @@ class TaskExample:
     target: str
     options: tuple[str, ...] = ()
 
+    def to_dict(self) -> dict:
+        return {"input": self.input, "target": self.target} | ({"options": list(self.options)} if self.options else {})
+
 
 @dataclass(frozen=True)
 class Task:
@@ -64,6 +68,49 @@ class Task:
     metric: str
     choices: tuple[str, ...] | None
     origin: str = ""
+
+    def to_dict(self) -> dict:
+        """The task as the corpus file stores it (`from_dict` reads it back)."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "license": self.license,
+            "origin": self.origin,
+            "split": self.split,
+            "metric": self.metric,
+            "choices": list(self.choices) if self.choices is not None else None,
+            "descriptions_train": list(self.descriptions_train),
+            "descriptions_eval": list(self.descriptions_eval),
+            "train": [e.to_dict() for e in self.train],
+            "eval": [e.to_dict() for e in self.eval],
+        }
+
+    @classmethod
+    def from_dict(cls, row: dict) -> Task:
+        """A task from the corpus file, checked: a bad split or metric, or no descriptions or
+        evaluation examples, raise `ValueError`."""
+
+        def examples(rows: list[dict]) -> tuple[TaskExample, ...]:
+            return tuple(TaskExample(r["input"], r["target"], tuple(r.get("options", ()))) for r in rows)
+
+        task = cls(
+            name=row["name"],
+            source=row["source"],
+            license=row["license"],
+            split=row["split"],
+            descriptions_train=tuple(row["descriptions_train"]),
+            descriptions_eval=tuple(row["descriptions_eval"]),
+            train=examples(row["train"]),
+            eval=examples(row["eval"]),
+            metric=row["metric"],
+            choices=tuple(row["choices"]) if row.get("choices") is not None else None,
+            origin=row.get("origin", ""),
+        )
+        if task.split not in TASK_SPLITS or task.metric not in METRICS:
+            raise ValueError(f"{task.name}: bad split {task.split!r} or metric {task.metric!r}")
+        if not task.descriptions_train or not task.descriptions_eval or not task.eval:
+            raise ValueError(f"{task.name}: missing descriptions or evaluation examples")
+        return task
 
     def candidates(self, example: TaskExample) -> tuple[str, ...] | None:
         """The answers a ``choice`` task may give for ``example`` (None for ``exact`` tasks)."""
@@ -87,34 +134,22 @@ def _read(path: str | Path | None) -> dict:
     return data
 
 
-def _task(row: dict) -> Task:
-    def examples(rows: list[dict]) -> tuple[TaskExample, ...]:
-        return tuple(TaskExample(r["input"], r["target"], tuple(r.get("options", ()))) for r in rows)
-
-    task = Task(
-        name=row["name"],
-        source=row["source"],
-        license=row["license"],
-        split=row["split"],
-        descriptions_train=tuple(row["descriptions_train"]),
-        descriptions_eval=tuple(row["descriptions_eval"]),
-        train=examples(row["train"]),
-        eval=examples(row["eval"]),
-        metric=row["metric"],
-        choices=tuple(row["choices"]) if row.get("choices") is not None else None,
-        origin=row.get("origin", ""),
-    )
-    if task.split not in TASK_SPLITS or task.metric not in METRICS:
-        raise ValueError(f"{task.name}: bad split {task.split!r} or metric {task.metric!r}")
-    if not task.descriptions_train or not task.descriptions_eval or not task.eval:
-        raise ValueError(f"{task.name}: missing descriptions or evaluation examples")
-    return task
+def write_corpus(header: dict, tasks: Sequence[Task], path: str | Path) -> int:
+    """Write a corpus file (gzip JSON, byte-reproducible) and return its size in bytes: ``header``
+    (sources, licences, held-out rule, counts, ...) with this format's tag and ``tasks``."""
+    corpus = {"format": FORMAT, "version": VERSION, **header, "tasks": [t.to_dict() for t in tasks]}
+    data = json.dumps(corpus, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    blob = gzip.compress(data, compresslevel=9, mtime=0)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob)
+    return len(blob)
 
 
 @lru_cache(maxsize=4)
 def _load(path: str | None) -> tuple[tuple[Task, ...], dict]:
     data = _read(path)
-    tasks = tuple(_task(row) for row in data["tasks"])
+    tasks = tuple(Task.from_dict(row) for row in data["tasks"])
     header = {k: v for k, v in data.items() if k != "tasks"}
     return tasks, header
 

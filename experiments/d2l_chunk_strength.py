@@ -5,12 +5,13 @@ adapters by the Frobenius norm of ``B @ A`` (mean over layers), and asks the nee
 4, 8 and 16 strongest chunks kept. A tidied copy of the scratch script behind the figures in
 BENCHMARKS.md ("Why 32K-token documents failed"):
 
-    OMP_NUM_THREADS=1 python scripts/d2l_chunk_strength.py
+    OMP_NUM_THREADS=1 python -m experiments.d2l_chunk_strength
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids
@@ -21,8 +22,10 @@ from lora_memory.hypernets.checkpoint import load_default
 from lora_memory.hypernets.chunk_policy import strongest_chunks
 from lora_memory.hypernets.doc2lora import internalize
 
+SECTIONS = ("Why 32K-token documents failed",)  # the BENCHMARKS.md sections this reproduces
 
-def main() -> None:
+
+def main(argv: Sequence[str] | None = None) -> None:
     backbone = Backbone.load(None)
     net = load_default("doc2lora", backbone)
     rng = random.Random(99)

@@ -5,8 +5,8 @@ Three steps per setting (batch 8, needle + facts, rank 16), short (48-160-token)
 session-7 fine-tuning setting instead (64-512 tokens, facts twice as often as needles, up to 4
 chunks, 3 distractor documents, 32 surprise rows):
 
-    OMP_NUM_THREADS=1 python scripts/profile_d2l_step.py
-    python scripts/profile_d2l_step.py --fine-tune --threads 2
+    OMP_NUM_THREADS=1 python -m experiments.profile_d2l_step
+    python -m experiments.profile_d2l_step --fine-tune --threads 2
 """
 
 from __future__ import annotations
@@ -14,34 +14,24 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 
 import torch
 
+from experiments._profiling import SECONDS, timed
 from lora_memory.backbone import Backbone
 from lora_memory.data.synthetic import sample_stream
 from lora_memory.hypernets import doc2lora
 from lora_memory.hypernets.checkpoint import fresh
 from lora_memory.training import doc2lora as recipe
 
-SECONDS: dict[str, float] = {}
+SECTIONS = ("Where a training step's time goes",)  # the BENCHMARKS.md sections this reproduces
 
-
-def timed(name: str, fn: Callable) -> Callable:
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        out = fn(*args, **kwargs)
-        SECONDS[name] = SECONDS.get(name, 0.0) + time.perf_counter() - start
-        return out
-
-    return wrapper
-
-
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fine-tune", action="store_true", help="the session-7 fine-tuning setting")
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     backbone = Backbone.load(None, device="cpu")
     surprise = 32 if args.fine_tune else 0

@@ -9,11 +9,11 @@ sentences; ``--surprise-rows`` / ``--surprise-nats`` override the checkpoint's s
 ``--method`` answers with the document in the prompt (``in_context``) or with nothing instead.
 Figures quoted in BENCHMARKS.md ("Chunk size", "Surprise rows"):
 
-    OMP_NUM_THREADS=2 python scripts/d2l_chunk_size.py --sizes 512,96,64,48,32 --facts 32 --seed 4242
-    OMP_NUM_THREADS=2 python scripts/d2l_chunk_size.py --sizes 64,32 --facts 0 --niah 256,1024 --depths 10
-    OMP_NUM_THREADS=1 python scripts/d2l_chunk_size.py --sizes 0 --facts 32 --seed 99 --surprise-rows 32 --surprise-nats 2
-    OMP_NUM_THREADS=1 python scripts/d2l_chunk_size.py --sizes 0 --facts 24 --seed 1235   # the evaluation's facts
-    python scripts/d2l_chunk_size.py --sizes 0 --facts 4 --entities 4 --seed 5150 [--method in_context]
+    OMP_NUM_THREADS=2 python -m experiments.d2l_chunk_size --sizes 512,96,64,48,32 --facts 32 --seed 4242
+    OMP_NUM_THREADS=2 python -m experiments.d2l_chunk_size --sizes 64,32 --facts 0 --niah 256,1024 --depths 10
+    OMP_NUM_THREADS=1 python -m experiments.d2l_chunk_size --sizes 0 --facts 32 --seed 99 --surprise-rows 32 --surprise-nats 2
+    OMP_NUM_THREADS=1 python -m experiments.d2l_chunk_size --sizes 0 --facts 24 --seed 1235   # the evaluation's facts
+    python -m experiments.d2l_chunk_size --sizes 0 --facts 4 --entities 4 --seed 5150 [--method in_context]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import dataclasses
 import json
 import random
 import time
+from collections.abc import Sequence
 
 import torch
 
@@ -32,8 +33,10 @@ from lora_memory.evaluation.qa import answer_samples, summarize
 from lora_memory.hypernets.checkpoint import load_checkpoint, load_default
 from lora_memory.hypernets.doc2lora import internalize
 
+SECTIONS = ("Chunk size", "Surprise rows", "Several entities per document")  # the BENCHMARKS.md sections this reproduces
 
-def main() -> None:
+
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="512,64", help="chunk sizes in tokens; 0 = internalize's default")
     parser.add_argument("--facts", type=int, default=32, help="held-out fact documents (0 = none)")
@@ -49,7 +52,7 @@ def main() -> None:
     parser.add_argument("--surprise-nats", type=float, default=None, help="override the checkpoint's threshold")
     parser.add_argument("--entities", type=int, default=1, help="fact documents run together into one")
     parser.add_argument("--method", default="doc2lora", choices=("doc2lora", "in_context", "no_context"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     backbone = Backbone.load(None)
     if args.blind:
         backbone.sentence_breaks = frozenset()  # the cached property, replaced: no preferred cuts

@@ -1,7 +1,7 @@
 """Where `internalize`'s time goes on one needle document: backbone pass, next-token surprise,
 network, chunk selection and folding (seconds of the two calls after a warm-up).
 
-    python scripts/d2l_internalize_profile.py --tokens 1024
+    python -m experiments.d2l_internalize_profile --tokens 1024
 """
 
 from __future__ import annotations
@@ -9,19 +9,21 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 
-from profile_d2l_step import SECONDS, timed  # the training-step profile's timer (scripts/ is on the path)
-
+from experiments._profiling import SECONDS, timed
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation.doc2lora_eval import niah_samples
 from lora_memory.hypernets import doc2lora
 from lora_memory.hypernets.checkpoint import load_default
 
+SECTIONS = ("Performance suite",)  # the BENCHMARKS.md sections this reproduces
 
-def main() -> None:
+
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=1024, help="needle document length")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     backbone = Backbone.load(None)
     net = load_default("doc2lora", backbone)
     document = niah_samples(backbone, [args.tokens], 1, 5)[0][2].document

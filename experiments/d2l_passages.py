@@ -8,8 +8,8 @@ unless ``--no-rerank``; `answer_from_passages`). Prints exact match, token F1 an
 routed piece holds the answer. Figures in BENCHMARKS.md ("Passages", "Routing passages by
 question likelihood"):
 
-    OMP_NUM_THREADS=2 python scripts/d2l_passages.py --facts 8 --entities 4 --seed 5150 [--no-rerank]
-    OMP_NUM_THREADS=2 python scripts/d2l_passages.py --facts 8 --entities 4 --seed 5150 --passage-tokens 0
+    OMP_NUM_THREADS=2 python -m experiments.d2l_passages --facts 8 --entities 4 --seed 5150 [--no-rerank]
+    OMP_NUM_THREADS=2 python -m experiments.d2l_passages --facts 8 --entities 4 --seed 5150 --passage-tokens 0
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import json
 import random
+from collections.abc import Sequence
 
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation.doc2lora_eval import fact_documents
@@ -25,8 +26,10 @@ from lora_memory.evaluation.qa import answer_from_passages, answer_samples, summ
 from lora_memory.hypernets.checkpoint import load_checkpoint, load_default
 from lora_memory.passages import PASSAGE_TOKENS
 
+SECTIONS = ("Passages", "Routing passages by question likelihood")  # the BENCHMARKS.md sections this reproduces
 
-def main() -> None:
+
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--facts", type=int, default=8, help="held-out fact documents")
     parser.add_argument("--entities", type=int, default=4, help="fact documents run together into one")
@@ -38,7 +41,7 @@ def main() -> None:
     parser.add_argument("--surprise-rows", type=int, default=None, help="override the checkpoint's rows per chunk")
     parser.add_argument("--surprise-nats", type=float, default=None, help="override the checkpoint's threshold")
     parser.add_argument("--checkpoint", default="", help="a Doc-to-LoRA checkpoint (default: the shipped one)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     backbone = Backbone.load(None)
     net = load_checkpoint(args.checkpoint, backbone, kind="doc2lora") if args.checkpoint else None
     net = net or load_default("doc2lora", backbone)

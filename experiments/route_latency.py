@@ -6,7 +6,7 @@ A memory holds the passages of ``--documents`` development fact documents (4 ent
 passage costs to hold: its adapter's fp32 bytes against its text's fp16 KV cache. Figures in
 BENCHMARKS.md ("Routing passages by question likelihood"):
 
-    OMP_NUM_THREADS=2 python scripts/route_latency.py
+    OMP_NUM_THREADS=2 python -m experiments.route_latency
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ import json
 import random
 import statistics
 import time
+from collections.abc import Sequence
 
 from lora_memory import Backbone, ParametricMemory, split_passages
 from lora_memory.evaluation.doc2lora_eval import fact_documents
+
+SECTIONS = ("Routing passages by question likelihood",)  # the BENCHMARKS.md sections this reproduces
 
 
 def _median_seconds(call, items) -> float:
@@ -30,13 +33,13 @@ def _median_seconds(call, items) -> float:
     return round(statistics.median(spent), 3)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=4)
     parser.add_argument("--asks", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=16)
     parser.add_argument("--seed", type=int, default=5150)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     backbone = Backbone.load(None)
     docs = fact_documents(random.Random(args.seed), args.documents, 4)
     questions = [qa.question for doc in docs for qa in doc.qas]

@@ -7,7 +7,7 @@ chunks around the needle, concatenated: a 4K document's worth) and ``needle_chun
 chunk alone). If ``needle_chunk`` answers and ``concat`` does not, the other chunks drown it; if
 ``concat`` answers and ``folded`` does not, folding loses it. Figures quoted in BENCHMARKS.md:
 
-    OMP_NUM_THREADS=1 python scripts/d2l_long_probe.py --lengths 8192,32768 --depths 5 --out runs/d2l-long-probe.json
+    OMP_NUM_THREADS=1 python -m experiments.d2l_long_probe --lengths 8192,32768 --depths 5 --out runs/d2l-long-probe.json
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections.abc import Sequence
 
 from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids
@@ -25,16 +26,18 @@ from lora_memory.hypernets.checkpoint import load_default
 from lora_memory.hypernets.chunk_policy import fold_chunks
 from lora_memory.hypernets.doc2lora import internalize
 
+SECTIONS = ("Why 32K-token documents failed",)  # the BENCHMARKS.md sections this reproduces
+
 CONDITIONS = ("folded", "concat", "window8", "needle_chunk")
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", default="8192,32768")
     parser.add_argument("--depths", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--out", default="runs/d2l-long-probe.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     backbone = Backbone.load(None)
     net = load_default("doc2lora", backbone)
     size = net.chunk_tokens  # every adapter here from the same chunks

@@ -6,9 +6,9 @@ no L1; one thread) and logs loss and held-out teacher-forced accuracy every 20 s
 digits, so only the maps and scales learn: it isolates alignment from selection. The figures in
 BENCHMARKS.md ("D2L meta-training: what unblocked it") come from:
 
-    OMP_NUM_THREADS=1 python scripts/d2l_selection_probe.py --out o.jsonl --oracle
-    OMP_NUM_THREADS=1 python scripts/d2l_selection_probe.py --out r8.jsonl --rank 8 --b-scale-init 0.1
-    OMP_NUM_THREADS=1 python scripts/d2l_selection_probe.py --out r16.jsonl --rank 16 --b-scale-init 0.1
+    OMP_NUM_THREADS=1 python -m experiments.d2l_selection_probe --out o.jsonl --oracle
+    OMP_NUM_THREADS=1 python -m experiments.d2l_selection_probe --out r8.jsonl --rank 8 --b-scale-init 0.1
+    OMP_NUM_THREADS=1 python -m experiments.d2l_selection_probe --out r16.jsonl --rank 16 --b-scale-init 0.1
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import argparse
 import json
 import random
 import time
+from collections.abc import Sequence
 
 import torch
 
@@ -26,6 +27,8 @@ from lora_memory.generation import answer_batch, gather_positions
 from lora_memory.hypernets.checkpoint import fresh
 from lora_memory.hypernets.doc2lora import ChunkFeatures, assemble, encode_chunks
 from lora_memory.training.doc2lora import Doc2LoRATrainConfig, doc2lora_loss
+
+SECTIONS = ("What unblocked it",)  # the BENCHMARKS.md sections this reproduces
 
 NEEDLE_ONLY = {"needle": 1.0, "facts": 0.0}
 
@@ -57,7 +60,7 @@ def teacher_forced_accuracy(backbone: Backbone, net, samples: list[DocSample]) -
     return ok.mean().item(), sum(whole) / len(whole)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="metrics JSONL")
     p.add_argument("--steps", type=int, default=100)
@@ -65,7 +68,7 @@ def main() -> None:
     p.add_argument("--b-scale-init", type=float, default=0.0)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--oracle", action="store_true", help="one-hot attention on the needle's lead-in tokens")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     torch.set_num_threads(1)
     backbone = Backbone.load(None, device="cpu")
     net = fresh("doc2lora", backbone, arch="fast_weight", rank=args.rank, b_scale_init=args.b_scale_init).train()

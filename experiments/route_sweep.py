@@ -6,7 +6,7 @@ question the ``--candidates`` passages closest by all-MiniLM-L6-v2 are scored on
 No adapters are made: this measures routing only. Figures in BENCHMARKS.md ("Routing passages by
 question likelihood"):
 
-    OMP_NUM_THREADS=2 python scripts/route_sweep.py --passage-tokens 24
+    OMP_NUM_THREADS=2 python -m experiments.route_sweep --passage-tokens 24
 """
 
 from __future__ import annotations
@@ -14,22 +14,25 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections.abc import Sequence
 
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation.doc2lora_eval import fact_documents
 from lora_memory.passages import PASSAGE_TOKENS, split_passages
 from lora_memory.router import QuestionLikelihood, Router, rerank
 
+SECTIONS = ("Routing passages by question likelihood",)  # the BENCHMARKS.md sections this reproduces
+
 # (documents, entities per document, seed): the development sets of BENCHMARKS.md's "Passages"
 SETS = ((32, 1, 4242), (32, 1, 99), (16, 2, 5150), (8, 4, 5150), (3, 10, 5150))
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passage-tokens", type=int, default=PASSAGE_TOKENS)
     parser.add_argument("--candidates", type=int, default=6, help="most passages reranked per question")
     parser.add_argument("--weights", default="0,2,5,10,20", help="cosine weights to sweep")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     backbone = Backbone.load(None)
     router, likelihood = Router.default(backbone), QuestionLikelihood(backbone)
     weights = [float(w) for w in args.weights.split(",")]

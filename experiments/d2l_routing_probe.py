@@ -7,7 +7,7 @@ by `FastWeightDocToLoRA.route_logits` on the base model's states, no adapter, an
 all document tokens or among the surprise rows). Held-out fact documents, chunked as
 `internalize` chunks them. Figures in BENCHMARKS.md ("Routing"):
 
-    OMP_NUM_THREADS=2 python scripts/d2l_routing_probe.py --facts 20 --entities 4 --seed 5150 [--checkpoint X]
+    OMP_NUM_THREADS=2 python -m experiments.d2l_routing_probe --facts 20 --entities 4 --seed 5150 [--checkpoint X]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections.abc import Sequence
 
 import torch
 
@@ -25,6 +26,8 @@ from lora_memory.hypernets.checkpoint import load_checkpoint, load_default
 from lora_memory.hypernets.chunk_policy import spread_chunk_tokens
 from lora_memory.hypernets.doc2lora import encode_chunks
 from lora_memory.training.routing import answer_rows
+
+SECTIONS = ("Routing: where one adapter's answers fail",)  # the BENCHMARKS.md sections this reproduces
 
 
 def probe(backbone: Backbone, net, document: str, qas) -> list[dict]:
@@ -62,13 +65,13 @@ def probe(backbone: Backbone, net, document: str, qas) -> list[dict]:
     return records
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--facts", type=int, default=20, help="held-out fact documents")
     parser.add_argument("--entities", type=int, default=4, help="fact documents run together into one")
     parser.add_argument("--seed", type=int, default=5150)
     parser.add_argument("--checkpoint", default="", help="a Doc-to-LoRA checkpoint (default: the shipped one)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     backbone = Backbone.load(None)
     net = load_checkpoint(args.checkpoint, backbone, kind="doc2lora") if args.checkpoint else None
     net = net or load_default("doc2lora", backbone)
