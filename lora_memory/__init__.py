@@ -19,6 +19,8 @@ from lora_memory.errors import (
     LoraMemoryError,
     PromptTooLongError,
     QuestionError,
+    ReadOnlyStoreError,
+    StoreBusyError,
     StoreError,
 )
 from lora_memory.generation import answer, generate
@@ -58,7 +60,9 @@ __all__ = [
     "ParametricMemory",
     "PromptTooLongError",
     "QuestionError",
+    "ReadOnlyStoreError",
     "Router",
+    "StoreBusyError",
     "StoreError",
     "StoredDocument",
     "TaskAdapter",

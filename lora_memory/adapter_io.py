@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import struct
-from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
@@ -26,7 +25,7 @@ from torch import Tensor
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import BaseModelIdentity
 from lora_memory.errors import AdapterFormatError
-from lora_memory.files import write_atomic
+from lora_memory.files import read_regular, write_atomic
 
 ADAPTER_FORMAT_VERSION = 1
 ADAPTER_HEADER_KEY = "lora_memory_adapter"
@@ -180,7 +179,7 @@ def load_adapter(path: str | os.PathLike, identity: BaseModelIdentity | None = N
         BaseModelMismatchError: ``identity`` is given and the adapter was made for another model.
     """
     try:
-        data = Path(path).read_bytes()
+        data = read_regular(path)  # a FIFO or device is refused, never read
     except OSError as exc:
         raise AdapterFormatError(f"cannot read adapter {path}: {exc}") from exc
     return adapter_from_bytes(data, path, identity)

@@ -68,9 +68,27 @@ class BaseModelIdentity:
 
 
 def _pick_device(device: str | torch.device | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The device to load on; one that does not exist here raises `BackboneError` before any loading."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise BackboneError(f"{device!r} is not a device: {exc}; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackboneError(
+                f"device {device!r} asked for, but CUDA is not available here (torch {torch.__version__}): "
+                "use cpu, or install a CUDA build of torch on a machine with a GPU"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise BackboneError(
+                f"device {device!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist: "
+                f"use cuda:0 ... cuda:{torch.cuda.device_count() - 1}"
+            )
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise BackboneError(f"device {device!r} asked for, but MPS is not available here: use cpu")
+    return dev
 
 
 def _pick_dtype(device: torch.device) -> torch.dtype:

@@ -10,7 +10,7 @@ import math
 from collections.abc import Container, Sequence
 from typing import Protocol
 
-from lora_memory.errors import DocumentError
+from lora_memory.errors import DocumentError, check_unicode
 
 SENTENCE_ENDS = (".", "!", "?", "\n")
 
@@ -27,6 +27,7 @@ def document_token_ids(backbone: Tokenizes, text: str, max_tokens: int | None = 
         raise DocumentError(f"a document must be str, got {type(text).__name__}; decode bytes as UTF-8 first")
     if not text.strip():
         raise DocumentError("the document is empty (or only whitespace): there is nothing to internalize; pass its text")
+    check_unicode(text, "document", DocumentError)
     ids = backbone.tokenize(text)
     if max_tokens is not None and len(ids) > max_tokens:
         raise DocumentError(

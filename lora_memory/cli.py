@@ -1,4 +1,9 @@
-"""The ``lora-memory`` command line: a thin layer that parses arguments and calls the library."""
+"""The ``lora-memory`` command line: a thin layer that parses arguments and calls the library.
+
+Every mistake a user can make (a bad argument, an unreadable input, an output that would overwrite
+something, a library error) ends as one line ``error: ...`` on stderr and exit status 2; an output
+folder that already holds an adapter or other files is written only with ``--force``.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ import torch
 from lora_memory import embedded
 from lora_memory.backbone import Backbone
 from lora_memory.config import add_config_args, config_from_args
-from lora_memory.errors import LoraMemoryError
+from lora_memory.errors import LoraMemoryError, QuestionError, require_text
+from lora_memory.files import read_regular
 from lora_memory.generation import answer, in_context_question
 from lora_memory.hypernets import (
     card_path,
@@ -30,7 +36,59 @@ from lora_memory.hypernets import (
     shipped_checkpoint,
 )
 from lora_memory.hypernets.base import Hypernetwork
-from lora_memory.peft_io import export_peft, import_peft
+from lora_memory.peft_io import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, export_peft, import_peft
+
+
+class UsageError(LoraMemoryError):
+    """A command-line argument that cannot work: an unreadable input, an output that exists."""
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def read_input(path: str) -> str:
+    """A UTF-8 text file's contents; anything else is a `UsageError` that says what it is."""
+    try:
+        data = read_regular(path)  # a FIFO or device is refused, not read
+    except FileNotFoundError:
+        raise UsageError(f"{path} does not exist: give the document's file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc}; give a UTF-8 text file") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path} is not UTF-8 text (byte {exc.start} is {data[exc.start:exc.start + 1]!r}): give a text file, "
+            "or convert it to UTF-8 first"
+        ) from None
+
+
+def check_output(output: str, force: bool, inputs: Sequence[str] = ()) -> None:
+    """Refuse an output folder that would overwrite a file, an input, or (without ``force``) anything."""
+    out = Path(output)
+    ours = (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE)
+    for source in inputs:
+        if Path(source).resolve() in {out.resolve(), *(out.resolve() / name for name in ours)}:
+            raise UsageError(f"the output {output} would overwrite the input {source}: give another -o folder")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UsageError(f"the output {output} is a file, not a folder: give a new folder for the adapter (-o)")
+    held = sorted(p.name for p in out.iterdir())
+    if held and not force:
+        what = "holds a PEFT adapter" if set(held) & {CONFIG_FILE, WEIGHTS_FILE} else "is a folder that is not empty"
+        raise UsageError(
+            f"the output {output} {what} ({', '.join(held[:4])}{' ...' if len(held) > 4 else ''}): give a new or "
+            f"empty folder, or pass --force to write {', '.join(ours)} into it (other files are left alone)"
+        )
 
 
 def _timed(label: str, fn, *args, **kwargs):
@@ -55,7 +113,8 @@ def _hypernet(kind: str, args: argparse.Namespace, backbone: Backbone) -> Hypern
 
 
 def cmd_internalize(args: argparse.Namespace) -> None:
-    text = Path(args.file).read_text(encoding="utf-8")
+    text = read_input(args.file)
+    check_output(args.output, args.force, [args.file])
     backbone = _backbone(args)
     net = _hypernet("doc2lora", args, backbone)
     adapter = _timed(
@@ -70,13 +129,15 @@ def cmd_internalize(args: argparse.Namespace) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> None:
+    require_text(args.question, "question", QuestionError)
     backbone = _backbone(args)
-    adapter = import_peft(args.adapter, backbone)
+    adapter = import_peft(args.adapter, backbone, strict_name=args.strict_name)
     reply = _timed("answered", answer, backbone, args.question, adapter, max_new_tokens=args.max_new_tokens)
     print(reply)
 
 
 def cmd_adapt(args: argparse.Namespace) -> None:
+    check_output(args.output, args.force)
     backbone = _backbone(args)
     net = _hypernet("text2lora", args, backbone)
     adapter = _timed("generated task adapter", describe_task, backbone, net, args.description)
@@ -179,20 +240,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("internalize", parents=[common], help="document -> PEFT adapter folder")
     p.add_argument("file")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--chunk-tokens", type=int, default=None, help="tokens per chunk (default: the checkpoint's)")
+    p.add_argument("-o", "--output", required=True, help="a new or empty folder for the PEFT adapter")
+    p.add_argument("--force", action="store_true", help="write into an existing folder, overwriting an adapter there")
+    p.add_argument("--chunk-tokens", type=positive_int, default=None,
+                   help="tokens per chunk (default: the checkpoint's)")
     p.add_argument("--pad-for-vllm", action="store_true", help="zero-pad the rank to a size vLLM serves")
     p.set_defaults(func=cmd_internalize)
 
     p = sub.add_parser("ask", parents=[common], help="answer a question with an adapter applied")
     p.add_argument("adapter")
     p.add_argument("question")
-    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--max-new-tokens", type=positive_int, default=64)
+    p.add_argument("--no-strict-name", dest="strict_name", action="store_false",
+                   help="accept an adapter whose config names another base model of the same shapes")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("adapt", parents=[common], help="task description -> PEFT adapter folder")
     p.add_argument("description")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True, help="a new or empty folder for the PEFT adapter")
+    p.add_argument("--force", action="store_true", help="write into an existing folder, overwriting an adapter there")
     p.add_argument("--pad-for-vllm", action="store_true")
     p.set_defaults(func=cmd_adapt)
 
@@ -242,14 +308,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; returns the exit status: 0, or 2 after printing ``error: ...`` (argparse's own
+    usage errors included)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed "usage: ... error: ..." (or --help)
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     try:
         args.func(args)
-    except LoraMemoryError as exc:
+    except (LoraMemoryError, OSError) as exc:  # OSError: a disk full, a folder without write permission
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

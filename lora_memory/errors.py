@@ -56,10 +56,36 @@ class StoreError(LoraMemoryError):
     """A memory store directory is unusable: not ours, from a newer version, damaged or closed."""
 
 
+class ReadOnlyStoreError(StoreError):
+    """A write to a store that is open for reading only (read-only files, or ``read_only=True``)."""
+
+
+class StoreBusyError(StoreError):
+    """Another process held the store's write lock for longer than the store's ``busy_timeout``."""
+
+
 def require_text(value: Any, what: str, error: type[LoraMemoryError]) -> str:
     """Return ``value`` when it is a non-blank string, else raise ``error`` saying what was wrong."""
     if not isinstance(value, str):
         raise error(f"the {what} must be str, got {type(value).__name__}")
     if not value.strip():
         raise error(f"the {what} is empty (or only whitespace): pass a non-empty {what}")
+    check_unicode(value, what, error)
+    return value
+
+
+def check_unicode(value: str, what: str, error: type[LoraMemoryError]) -> str:
+    """Return ``value`` when it can be stored as UTF-8, else raise ``error`` naming the first lone surrogate.
+
+    A lone surrogate (U+D800..U+DFFF) is what decoding bytes with ``errors="surrogateescape"``
+    leaves behind; it is not text, and SQLite or the tokenizer would fail on it later, after the
+    expensive work.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise error(
+            f"the {what} holds a lone surrogate {value[exc.start]!r} at position {exc.start}, which is not valid "
+            "Unicode text: decode the bytes with errors='replace' (or fix the source)"
+        ) from None
     return value

@@ -20,7 +20,7 @@ from transformers.generation.streamers import BaseStreamer
 from lora_memory import injection
 from lora_memory.adapter import AdapterBatch, LoraAdapter
 from lora_memory.backbone import Backbone
-from lora_memory.errors import PromptTooLongError
+from lora_memory.errors import PromptTooLongError, QuestionError, require_text
 
 
 def generate(
@@ -58,13 +58,8 @@ def generate_ids(
     """
     if adapters is not None and len(adapters) != len(prompts):
         raise ValueError(f"{len(prompts)} prompts but {len(adapters)} adapters")
-    limit = backbone.context_window - max_new_tokens
     for p in prompts:
-        if len(p) > limit:
-            raise PromptTooLongError(
-                f"the prompt has {len(p)} tokens; with {max_new_tokens} new tokens it exceeds the "
-                f"{backbone.context_window}-token window of {backbone.name}: shorten the question"
-            )
+        check_prompt_fits(backbone, p, max_new_tokens)
     ids, mask = backbone.pad(prompts, side="left")
     batch = AdapterBatch.stack(adapters) if adapters is not None else None
     with torch.no_grad(), injection.adapters_active(batch.to(backbone.device) if batch else None):
@@ -81,6 +76,15 @@ def generate_ids(
     for row in out[:, ids.shape[1] :].tolist():
         replies.append(row[: row.index(eos) + 1] if eos in row else row)
     return replies
+
+
+def check_prompt_fits(backbone: Backbone, prompt: Sequence[int], max_new_tokens: int) -> None:
+    """Raise `PromptTooLongError` when ``prompt`` leaves fewer than ``max_new_tokens`` of the window."""
+    if len(prompt) > backbone.context_window - max_new_tokens:
+        raise PromptTooLongError(
+            f"the prompt has {len(prompt)} tokens; with {max_new_tokens} new tokens it exceeds the "
+            f"{backbone.context_window}-token window of {backbone.name}: shorten the question"
+        )
 
 
 def answer_batch(backbone: Backbone, prompts: list[list[int]], answers: list[list[int]]):
@@ -106,7 +110,8 @@ def in_context_question(document: str, question: str) -> str:
 
 
 def answer(backbone: Backbone, question: str, adapter: LoraAdapter | None = None, *, max_new_tokens: int = 64) -> str:
-    """Ask one chat question with one adapter (or none)."""
+    """Ask one chat question with one adapter (or none); an empty question raises `QuestionError`."""
+    require_text(question, "question", QuestionError)
     return generate(backbone, [backbone.chat_prompt(question)], [adapter], max_new_tokens=max_new_tokens)[0]
 
 

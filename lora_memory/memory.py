@@ -26,11 +26,11 @@ from lora_memory.adapter_io import check_precision
 from lora_memory.backbone import Backbone
 from lora_memory.chunking import document_token_ids
 from lora_memory.errors import DocumentError, DocumentNotFoundError, InvalidIdError, QuestionError, require_text
-from lora_memory.generation import aiterate, generate, stream_generate
+from lora_memory.generation import aiterate, check_prompt_fits, generate, stream_generate
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.loading import LazyModels
 from lora_memory.router import Encoder, QuestionLikelihood, Router
-from lora_memory.store import Store, StoredDocument, check_metadata, validate_id
+from lora_memory.store import DEFAULT_BUSY_TIMEOUT, Store, StoredDocument, check_metadata, validate_id
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,13 @@ class ParametricMemory:
         device: device to load the backbone on (default: CUDA when available).
         precision: how new adapters are stored: ``fp32``, ``fp16`` (half the bytes) or ``int8``
             (a quarter, one scale per rank vector; its NIAH cost is in BENCHMARKS.md).
+        read_only: open the store for reading only: ``add``, ``update`` and ``delete`` raise
+            `ReadOnlyStoreError`. A store whose files cannot be written opens this way by itself.
+        busy_timeout: seconds a write waits while another process holds the store's write lock,
+            before raising `StoreBusyError`.
+        allow_foreign_files: create a new store in a directory that already holds other files,
+            which the store never reads, moves or deletes; without it such a directory raises
+            `StoreError` (a store is created only in a new or empty directory).
     """
 
     def __init__(
@@ -90,6 +97,9 @@ class ParametricMemory:
         max_new_tokens: int = 64,
         device: str | None = None,
         precision: str = "fp32",
+        read_only: bool = False,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        allow_foreign_files: bool = False,
     ):
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
@@ -98,7 +108,12 @@ class ParametricMemory:
             "doc2lora", backbone=backbone, hypernet=doc2lora, model=model, checkpoint=checkpoint, device=device
         )
         self._tmp = tempfile.TemporaryDirectory(prefix="lora-memory-") if path is None else None
-        self._store = Store(self._tmp.name if self._tmp else path)
+        self._store = Store(
+            self._tmp.name if self._tmp else path,
+            read_only=read_only,
+            busy_timeout=busy_timeout,
+            allow_foreign_files=allow_foreign_files,
+        )
         self._encoder = encoder
         self._router: Router | None = None
         self._likelihood: QuestionLikelihood | None = None
@@ -112,6 +127,11 @@ class ParametricMemory:
     def path(self) -> str:
         """The store directory."""
         return str(self._store.directory)
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the store is open for reading only (asked for, or its files are not writable)."""
+        return self._store.read_only
 
     @property
     def backbone(self) -> Backbone:
@@ -130,9 +150,12 @@ class ParametricMemory:
             The document's id (a new uuid4 hex when none is given).
 
         Raises:
-            DocumentError: the text is empty, not a str, or over ``max_document_tokens``; nothing
-                is stored.
-            InvalidIdError: the id is empty, too long or path-like.
+            DocumentError: the text is empty, not a str, not valid Unicode, or over
+                ``max_document_tokens``; nothing is stored.
+            InvalidIdError: the id is empty, too long, path-like or not valid Unicode. Ids are
+                normalised to NFC (`validate_id`), so two spellings that print the same are one id.
+            ReadOnlyStoreError: the store is open for reading only.
+            StoreBusyError: another process held the store's write lock for over ``busy_timeout``.
         """
         ids = None if id is None else [id]
         return self.add_documents([text], ids=ids, metadatas=[{} if metadata is None else metadata], progress=False)[0]
@@ -147,10 +170,11 @@ class ParametricMemory:
     ) -> list[str]:
         """Internalize and store several documents, with a progress bar.
 
-        Every text, id and metadata is checked before the first document is written, so bad
-        input leaves the store unchanged. Documents are internalized one at a time to bound
+        Every text, id and metadata is checked before the first document is internalized, so bad
+        input leaves the store unchanged and costs no backbone pass. Documents are internalized one at a time to bound
         memory; each is stored as soon as its adapter exists.
         """
+        self._store.check_writable()
         if isinstance(texts, (str, bytes)) or not isinstance(texts, Iterable):
             raise DocumentError(
                 f"add_documents takes a list of texts, got {type(texts).__name__}; use add for one document"
@@ -190,7 +214,8 @@ class ParametricMemory:
         Raises:
             DocumentNotFoundError: no document has this id.
         """
-        validate_id(id)
+        self._store.check_writable()
+        id = validate_id(id)
         if id not in self._store:
             raise DocumentNotFoundError(
                 f"no document with id {id!r} in the memory at {self.path}; ids() lists the stored documents"
@@ -215,6 +240,7 @@ class ParametricMemory:
 
     def delete(self, id: str) -> None:
         """Remove a document and its adapter; raises `DocumentNotFoundError` when absent."""
+        self._store.check_writable()
         self._store.delete(id)
 
     # ---- reading ---------------------------------------------------------------------------
@@ -245,6 +271,16 @@ class ParametricMemory:
         return self.adapter(*(doc_id for doc_id, _ in route)) if route else None
 
     # ---- routing ---------------------------------------------------------------------------
+    def _check_questions(self, questions: Sequence[str], max_new_tokens: int) -> list[list[int]]:
+        """Validate the questions and return their chat prompts; a prompt that leaves no room for
+        ``max_new_tokens`` in the window raises `PromptTooLongError` before any routing work."""
+        questions = [require_text(q, "question", QuestionError) for q in questions]
+        backbone = self.backbone
+        prompts = [backbone.chat_prompt(q) for q in questions]
+        for prompt in prompts:
+            check_prompt_fits(backbone, prompt, max_new_tokens)
+        return prompts
+
     def route(self, question: str, k: int | None = None) -> list[tuple[str, float]]:
         """The ``k`` documents (default ``top_k``) ``question`` is routed to, best first, as ``(id, score)``.
 
@@ -258,7 +294,10 @@ class ParametricMemory:
         """The documents ``question`` is routed to, best first (for retrievers)."""
         return [self._store.get(doc_id) for doc_id, _ in self.route(question, k)]
 
-    def _route_many(self, questions: Sequence[str], k: int | None) -> list[list[tuple[str, float]]]:
+    def _route_many(
+        self, questions: Sequence[str], k: int | None, checked: bool = False
+    ) -> list[list[tuple[str, float]]]:
+        """Routes of several questions; ``checked``: the caller has already bounded them (`_check_questions`)."""
         questions = [require_text(q, "question", QuestionError) for q in questions]
         k = self.top_k if k is None else k
         if k < 1:
@@ -266,14 +305,18 @@ class ParametricMemory:
         ids = self._store.ids()
         if len(ids) <= 1:  # nothing to choose between: no encoder needed
             return [[(doc_id, 1.0) for doc_id in ids] for _ in questions]
+        if self.rerank and not checked:  # the reranker runs the backbone over each question: bound them first
+            self._check_questions(questions, 0)
         router = self._get_router()
-        pending = self._store.pending_embeddings(router.name)
+        asked = router.embed(questions)
+        dim = asked.shape[-1]
+        pending = self._store.pending_embeddings(router.name, dim)
         if pending:
             vectors = router.embed([text for _, _, text in pending])
             self._store.save_embeddings(router.name, [(i, v, e) for (i, v, _), e in zip(pending, vectors, strict=True)])
-        doc_ids, matrix = self._store.embeddings(router.name)
+        doc_ids, matrix = self._store.embeddings(router.name, dim)
         depth = max(k, routing.RERANK_CANDIDATES) if self.rerank else k
-        routes = [router.top_k(q, matrix, depth) for q in router.embed(questions)]
+        routes = [router.top_k(q, matrix, depth) for q in asked]
         if self.rerank:
             routes = self._rerank(questions, routes, doc_ids, k)
         return [[(doc_ids[i], score) for i, score in route] for route in routes]
@@ -323,13 +366,11 @@ class ParametricMemory:
             raise QuestionError(f"ask_batch takes a list of questions, got {type(questions).__name__}; use ask for one")
         if not questions:
             return []
-        routes = self._route_many(questions, k)
-        backbone = self.backbone
+        max_new_tokens = self.max_new_tokens if max_new_tokens is None else max_new_tokens
+        prompts = self._check_questions(questions, max_new_tokens)  # before routing: it costs backbone passes
+        routes = self._route_many(questions, k, checked=True)
         answers = generate(
-            backbone,
-            [backbone.chat_prompt(q) for q in questions],
-            [self._routed_adapter(r) for r in routes],
-            max_new_tokens=self.max_new_tokens if max_new_tokens is None else max_new_tokens,
+            self.backbone, prompts, [self._routed_adapter(r) for r in routes], max_new_tokens=max_new_tokens
         )
         return [
             MemoryAnswer(text, [doc_id for doc_id, _ in r], [score for _, score in r])
@@ -342,14 +383,10 @@ class ParametricMemory:
 
     def stream(self, question: str, *, k: int | None = None, max_new_tokens: int | None = None) -> Iterator[str]:
         """`ask`, yielding the answer's text as it is generated (routing happens before the call returns)."""
-        route = self.route(question, k)
-        backbone = self.backbone
-        return stream_generate(
-            backbone,
-            backbone.chat_prompt(question),
-            self._routed_adapter(route),
-            max_new_tokens=self.max_new_tokens if max_new_tokens is None else max_new_tokens,
-        )
+        max_new_tokens = self.max_new_tokens if max_new_tokens is None else max_new_tokens
+        (prompt,) = self._check_questions([question], max_new_tokens)
+        (route,) = self._route_many([question], k, checked=True)
+        return stream_generate(self.backbone, prompt, self._routed_adapter(route), max_new_tokens=max_new_tokens)
 
     async def astream(
         self, question: str, *, k: int | None = None, max_new_tokens: int | None = None
@@ -382,9 +419,10 @@ class ParametricMemory:
     def save(self, directory: str | os.PathLike) -> str:
         """Write a consistent copy of the memory to ``directory`` (new or empty) and return its path.
 
-        Other threads may be adding documents meanwhile, so copying the store's files could catch a
-        write half done; this copies the database and exactly the adapters it references while
-        writes wait (`Store.snapshot`). Reopen the copy with ``ParametricMemory(directory)``; it is
+        Other threads or processes may be writing meanwhile, so copying the store's files could
+        catch a write half done; this copies the database and exactly the adapters it references,
+        as they were at one moment (`Store.snapshot`): writes in this object wait, and no process
+        deletes a blob the copy still needs. Reopen the copy with ``ParametricMemory(directory)``; it is
         also how a temporary memory (``path=None``) is kept beyond `close`.
 
         Raises:

@@ -1,4 +1,4 @@
-"""Issue 7: bad input raises a NAMED error that says what to do, and changes nothing.
+"""Issues 7 and 22: bad input raises a NAMED error that says what to do, and changes nothing.
 
 One table, one row per bad input. Each row prepares what it needs, then makes one call that must
 raise exactly the named exception (a `LoraMemoryError` subclass, not a TypeError or KeyError from
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file, save_file
 
 from lora_memory import (
@@ -31,6 +32,7 @@ from lora_memory import (
     ParametricMemory,
     PromptTooLongError,
     QuestionError,
+    ReadOnlyStoreError,
     StoreError,
     TaskAdapter,
     export_peft,
@@ -217,6 +219,45 @@ def foreign_db(*statements: str) -> Callable[[Path], None]:
 OURS = "CREATE TABLE lora_memory (key TEXT PRIMARY KEY, value TEXT)"
 
 
+def peft_weights_as(dtype):
+    def damage(folder: Path) -> None:
+        weights = str(folder / "adapter_model.safetensors")
+        save_file({k: v.to(dtype) for k, v in load_file(weights).items()}, weights)
+
+    return damage
+
+
+def config_becomes_a_directory(folder: Path) -> None:
+    (folder / "adapter_config.json").unlink()
+    (folder / "adapter_config.json").mkdir()
+
+
+def peft_path_is_a_file(e: Env):
+    path = e.tmp / "adapter.safetensors"
+    path.write_bytes(b"not a folder")
+    return lambda: import_peft(path, e.backbone)
+
+
+def deep_metadata(depth: int = 100_000) -> dict:
+    root: dict = {}
+    node = root
+    for _ in range(depth):
+        node["a"] = node = {}
+    return root
+
+
+def adapters_link(d: Path) -> None:
+    (d.parent / "elsewhere").mkdir()
+    (d.parent / "elsewhere" / "mine.safetensors").write_bytes(b"the user's")
+    d.mkdir()
+    (d / ADAPTER_DIR).symlink_to(d.parent / "elsewhere", target_is_directory=True)
+
+
+def lost_database(d: Path) -> None:
+    (d / ADAPTER_DIR).mkdir(parents=True)
+    (d / ADAPTER_DIR / f"lm-{'0' * 32}.safetensors").write_bytes(b"a blob whose row is in the lost database")
+
+
 def store_of_another_model(e: Env):
     other = _other()
     return lambda: _open(e.memory.path, e, backbone=other, doc2lora=fresh("doc2lora", other))
@@ -255,6 +296,7 @@ CASES: list[Case] = [
     ("doc-valid-bytes", call(lambda e: e.memory.add("The sky.".encode(), id="new")), DocumentError, r"decode bytes as UTF-8"),
     ("doc-int", call(lambda e: e.memory.add(42, id="new")), DocumentError, r"must be str, got int"),
     ("doc-none", call(lambda e: e.memory.add(None, id="new")), DocumentError, r"must be str, got NoneType"),
+    ("doc-lone-surrogate", call(lambda e: e.memory.add("The sky \ud800 is blue.", id="new")), DocumentError, r"lone surrogate.*errors='replace'"),
     ("doc-list", call(lambda e: e.memory.add(["The sky.", "The grass."], id="new")), DocumentError, r"must be str, got list"),
     ("batch-one-bad-doc", call(lambda e: e.memory.add_documents(["The sky is blue.", ""], progress=False)), DocumentError, EMPTY),
     ("batch-is-one-string", call(lambda e: e.memory.add_documents("The sky is blue.", progress=False)), DocumentError, r"list of texts.*use add"),
@@ -269,6 +311,7 @@ CASES: list[Case] = [
     ("meta-tuple-key", call(lambda e: e.memory.add("The sky.", metadata={(1, 2): 3})), DocumentError, r"JSON values.*str keys"),
     ("meta-set-value", call(lambda e: e.memory.add_documents(["The sky."], metadatas=[{"s": {1}}], progress=False)), DocumentError, r"JSON values"),
     ("meta-not-a-dict", call(lambda e: e.memory.add("The sky.", metadata=["x"])), DocumentError, r"must be a dict, got list"),
+    ("meta-100000-deep", call(lambda e: e.memory.add("The sky.", metadata=deep_metadata())), DocumentError, r"nested too deeply.*flatten"),
     ("meta-empty-list", call(lambda e: e.memory.add("The sky.", metadata=[])), DocumentError, r"must be a dict, got list"),
     ("meta-update-not-json", call(lambda e: e.memory.update("a", DOCS[2], metadata={"x": b"raw"})), DocumentError, r"JSON values"),
     # -- questions
@@ -277,6 +320,7 @@ CASES: list[Case] = [
     ("question-whitespace", call(lambda e: e.memory.ask("\n \t")), QuestionError, EMPTY),
     ("question-none", call(lambda e: e.memory.ask(None)), QuestionError, r"must be str, got NoneType"),
     ("question-bytes", call(lambda e: e.memory.ask(b"What is the code?")), QuestionError, r"must be str, got bytes"),
+    ("question-lone-surrogate", call(lambda e: e.memory.ask("What \udc80 is the code?")), QuestionError, r"lone surrogate"),
     ("question-int", call(lambda e: e.memory.ask(7)), QuestionError, r"must be str, got int"),
     ("ask-batch-one-string", call(lambda e: e.memory.ask_batch("What is the code?")), QuestionError, r"list of questions.*use ask"),
     ("ask-batch-none", call(lambda e: e.memory.ask_batch(None)), QuestionError, r"list of questions"),
@@ -296,6 +340,9 @@ CASES: list[Case] = [
     ("ckpt-header-missing-base-model", ckpt_header(lambda h: h.pop("base_model")), CheckpointError, r"base_model.*" + CHECKPOINT_ADVICE),
     ("ckpt-header-bad-config", ckpt_header(lambda h: h["config"].update(bogus=1)), CheckpointError, r"bogus.*" + CHECKPOINT_ADVICE),
     ("ckpt-header-not-an-object", ckpt_header(lambda h: h.update(base_model=["tiny"])), CheckpointError, r"base_model.*" + CHECKPOINT_ADVICE),
+    ("ckpt-header-rank-negative", ckpt_header(lambda h: h["config"].update(rank=-1)), CheckpointError, r"config.*" + CHECKPOINT_ADVICE),
+    ("ckpt-header-rank-1e9", ckpt_header(lambda h: h["config"].update(rank=10**9)), CheckpointError, r"does not match the tensors.*" + CHECKPOINT_ADVICE),
+    ("ckpt-header-rank-float", ckpt_header(lambda h: h["config"].update(rank=1e9)), CheckpointError, r"config.*" + CHECKPOINT_ADVICE),
     ("ckpt-not-safetensors", ckpt_not_safetensors, CheckpointError, r"truncated or corrupt.*" + CHECKPOINT_ADVICE),
     ("ckpt-missing", call(lambda e: load_checkpoint(e.tmp / "nowhere.safetensors", e.backbone)), CheckpointError, r"does not exist"),
     ("ckpt-wrong-kind", ckpt_wrong_kind, CheckpointError, r"holds a doc2lora network, not text2lora"),
@@ -308,6 +355,11 @@ CASES: list[Case] = [
     ("peft-alpha-nan", peft_folder(lambda d: _edit_json(d / "adapter_config.json", lora_alpha=float("nan"))), AdapterFormatError, r"'lora_alpha'.*finite"),
     ("peft-our-json-damaged", peft_folder(lambda d: _edit_json(d / "lora_memory.json", base_model={"name": "x"})), AdapterFormatError, r"lora_memory.json.*delete it or export"),
     ("peft-our-metadata-not-a-dict", peft_folder(lambda d: _edit_json(d / "lora_memory.json", metadata=[1])), AdapterFormatError, r"lora_memory.json.*delete it or export"),
+    ("peft-rank-4000", peft_folder(lambda d: _edit_json(d / "adapter_config.json", r=4000)), AdapterFormatError, r"r=4000 needs A"),
+    ("peft-int32-weights", peft_folder(peft_weights_as(torch.int32)), AdapterFormatError, r"I32.*floating point"),
+    ("peft-config-is-a-directory", peft_folder(config_becomes_a_directory), AdapterFormatError, r"adapter_config.json.*directory"),
+    ("peft-path-is-a-file", peft_path_is_a_file, AdapterFormatError, r"not a PEFT adapter folder: give the folder"),
+    ("peft-config-names-another-model", peft_folder(lambda d: ((d / "lora_memory.json").unlink(), _edit_json(d / "adapter_config.json", base_model_name_or_path="HuggingFaceTB/SmolLM2-135M"))), BaseModelMismatchError, r"SmolLM2-135M.*strict_name=False"),
     ("peft-missing-folder", call(lambda e: import_peft(e.tmp / "nowhere", e.backbone)), AdapterFormatError, r"adapter_config.json is missing"),
     # -- ids
     ("get-unknown-id", call(lambda e: e.memory.get("zz")), DocumentNotFoundError, UNKNOWN),
@@ -319,6 +371,7 @@ CASES: list[Case] = [
     ("id-dotdot", call(lambda e: e.memory.add("The sky.", id="..")), InvalidIdError, r"'\.\.'.*" + ID_ADVICE),
     ("id-nul", call(lambda e: e.memory.add("The sky.", id="a\x00")), InvalidIdError, r"NUL.*" + ID_ADVICE),
     ("id-empty", call(lambda e: e.memory.add("The sky.", id="")), InvalidIdError, r"must be a non-empty str"),
+    ("id-lone-surrogate", call(lambda e: e.memory.add("The sky.", id="doc\udc80")), InvalidIdError, r"lone surrogate.*" + ID_ADVICE),
     ("id-int", call(lambda e: e.memory.add("The sky.", id=7)), InvalidIdError, r"must be a non-empty str, got 7"),
     ("id-too-long", call(lambda e: e.memory.add("The sky.", id="x" * 201)), InvalidIdError, r"more than 200.*" + ID_ADVICE),
     ("get-path-traversal", call(lambda e: e.memory.get("../../etc/passwd")), InvalidIdError, ID_ADVICE),
@@ -335,6 +388,10 @@ CASES: list[Case] = [
     ("store-path-is-a-file", store_dir(lambda d: d.write_text("notes")), StoreError, r"is a file.*give a new or existing directory"),
     ("store-sqlite-is-a-directory", store_dir(lambda d: (d / STORE_FILE).mkdir(parents=True)), StoreError, STORE_ADVICE),
     ("store-adapters-is-a-file", store_dir(lambda d: (d.mkdir(), (d / ADAPTER_DIR).write_text("x"))), StoreError, r"adapters.*not a directory.*" + STORE_ADVICE),
+    ("store-adapters-is-a-symlink", store_dir(adapters_link), StoreError, r"symbolic link.*never follows links"),
+    ("store-lost-database", store_dir(lost_database), StoreError, r"lost or moved.*Restore memory.sqlite"),
+    ("store-foreign-files", store_dir(lambda d: (d.mkdir(), (d / "README.md").write_text("my project"))), StoreError, r"not empty.*allow_foreign_files=True"),
+    ("store-read-only-add", call(lambda e: _open(e.memory.path, e, read_only=True)), ReadOnlyStoreError, r"open read-only.*write access"),
     ("store-of-another-base-model", store_of_another_model, BaseModelMismatchError, r"Load the backbone"),
 ]
 

@@ -86,8 +86,8 @@ def test_a_candidate_deleted_meanwhile_drops_out_of_the_route(lively, lively_net
         gone = memory.route(asked)[0][0]
         read_embeddings = memory._store.embeddings
 
-        def embeddings_then_a_delete(model):  # another thread deletes right after routing read the vectors
-            read = read_embeddings(model)
+        def embeddings_then_a_delete(*args):  # another thread deletes right after routing read the vectors
+            read = read_embeddings(*args)
             memory._store.delete(gone)
             return read
 

@@ -176,10 +176,16 @@ def test_crash_debris_is_removed_on_open(tmp_path, backbone):
     kept = _put(store, backbone, "d")
     store.close()
     adapters = tmp_path / ADAPTER_DIR
-    save_adapter(adapters / "0123abcd.safetensors", random_adapter(backbone))  # blob whose row never committed
-    (adapters / ".0123abcd.safetensors.99.tmp").write_bytes(b"half a file")  # write cut short
+    (blob,) = _blobs(tmp_path)
+    orphan = f"lm-{'ab' * 16}.safetensors"
+    save_adapter(adapters / orphan, random_adapter(backbone))  # blob whose row never committed
+    (adapters / f".{orphan}.{'cd' * 16}.tmp").write_bytes(b"half a file")  # write cut short
+    # files the store did not write are never deleted, whatever they are called
+    foreign = ["0123abcd.safetensors", ".0123abcd.safetensors.99.tmp", "mine.safetensors", "notes.txt"]
+    for name in foreign:
+        (adapters / name).write_bytes(b"the user's own")
     store = Store(tmp_path)
-    assert len(_blobs(tmp_path)) == 1 and store.ids() == ["d"]
+    assert _blobs(tmp_path) == sorted([blob, *foreign]) and store.ids() == ["d"]
     _assert_same(store.adapter("d"), kept)
 
 

@@ -21,7 +21,7 @@ from safetensors.torch import save as save_safetensors
 
 from lora_memory.backbone import Backbone, BaseModelIdentity
 from lora_memory.errors import CheckpointError
-from lora_memory.files import write_atomic
+from lora_memory.files import check_regular, write_atomic
 from lora_memory.hypernets.base import Hypernetwork
 from lora_memory.hypernets.fast_weight import FastWeightDocToLoRA
 from lora_memory.hypernets.perceiver import PerceiverDocToLoRA
@@ -59,9 +59,10 @@ def save_checkpoint(path: str | os.PathLike, net: Hypernetwork, card: dict[str, 
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON header of a checkpoint, without reading its tensors."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
+        check_regular(path)  # a FIFO would block the read forever
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
@@ -72,8 +73,8 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path} is a safetensors file but not a lora-memory checkpoint (no {HEADER_KEY!r} header)")
     try:
         header = json.loads(meta[HEADER_KEY])
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} has a corrupt lora-memory header: {exc}; {_DAMAGED}") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{path} has a corrupt lora-memory header: {exc!r}; {_DAMAGED}") from exc
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} has a corrupt lora-memory header (not a JSON object); {_DAMAGED}")
     if header.get("format_version") != FORMAT_VERSION or header.get("arch") not in ARCHITECTURES:
@@ -105,8 +106,24 @@ def load_checkpoint(
     backbone.identity.check(trained_for, f"{header['kind']} checkpoint {Path(path).name}", strict_name=strict_name)
     cls = ARCHITECTURES[header["arch"]]
     try:
-        net = cls(cls.config_class.from_dict(header["config"]), trained_for)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        config = cls.config_class.from_dict(header["config"])
+        # Built on the meta device first: no memory, so a damaged size (rank -1, 1e9) costs nothing.
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in cls(config, trained_for).state_dict().items()}
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, OverflowError, IndexError) as exc:
+        raise CheckpointError(f"{path}: the header's config is missing or damaged ({exc!r}); {_DAMAGED}") from exc
+    stored = _tensor_shapes(path)
+    if stored != shapes:
+        differ = sorted(k for k in shapes.keys() | stored.keys() if shapes.get(k) != stored.get(k))
+        shown = ", ".join(f"{k}: header {shapes.get(k)} vs file {stored.get(k)}" for k in differ[:3])
+        raise CheckpointError(
+            f"{path}: the header's config does not match the tensors in the file ({len(differ)} differ: {shown}); "
+            f"{_DAMAGED}"
+        )
+    try:
+        # The sizes now match the file's own tensors, so this allocation is bounded by the file.
+        net = cls(config, trained_for)
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: the header's config is missing or damaged ({exc!r}); {_DAMAGED}") from exc
     try:
         state = load_file(str(path))
@@ -117,6 +134,15 @@ def load_checkpoint(
         ) from exc
     net.card = header.get("card", {})
     return net.to(backbone.device).eval().requires_grad_(False)
+
+
+def _tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor in a safetensors file, from its header alone."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {exc}; {_DAMAGED}") from exc
 
 
 def fresh(kind: str, backbone: Backbone, arch: str | None = None, seed: int = 0, **config: Any) -> Hypernetwork:
