@@ -230,18 +230,24 @@ class Backbone:
         """Ids of tokens that end a sentence or a line: where documents are preferably cut into chunks."""
         return sentence_break_ids(self.tokenizer)
 
-    def chat_prompt(self, user: str, system: str | None = None) -> list[int]:
-        """Token ids of a one-turn chat prompt ending where the assistant's answer starts.
+    def chat_prompt(
+        self, user: str, system: str | None = None, history: Sequence[tuple[str, str]] = ()
+    ) -> list[int]:
+        """Token ids of a chat prompt ending where the assistant's answer starts.
 
         ``system=None`` keeps the chat template's default system turn (SmolLM2 adds ~30 tokens);
         ``""`` writes an empty system turn instead, the leanest prompt the template allows.
+        ``history``: earlier ``(role, text)`` turns (``user`` / ``assistant``), oldest first,
+        written between the system turn and ``user``.
         """
         messages = [{"role": "system", "content": system}] if system is not None else []
+        messages += [{"role": role, "content": text} for role, text in history]
         messages.append({"role": "user", "content": user})
         if self.tokenizer.chat_template:
             ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
             return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
-        return self.tokenize(f"{system + chr(10) if system else ''}Question: {user}\nAnswer:")
+        turns = "".join(f"{'Question' if r == 'user' else 'Answer'}: {t}\n" for r, t in history)
+        return self.tokenize(f"{system + chr(10) if system else ''}{turns}Question: {user}\nAnswer:")
 
     def pad(self, sequences: Sequence[Sequence[int]], side: str = "right") -> tuple[Tensor, Tensor]:
         """Pad token id lists into ``(input_ids, attention_mask)`` on the backbone's device."""

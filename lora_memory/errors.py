@@ -40,6 +40,11 @@ class PromptTooLongError(QuestionError, DocumentError):
     """
 
 
+class ConversationError(LoraMemoryError, ValueError):
+    """A chat turn or conversation setting that cannot be used: an unknown role, a turn that is
+    not text, a window of no tokens."""
+
+
 class InvalidIdError(LoraMemoryError, ValueError):
     """A document id is not a usable store key (empty, too long, or path-like)."""
 

@@ -38,7 +38,12 @@ def generate(
     """
     out = generate_ids(backbone, prompts, adapters, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
                        streamer=streamer)
-    return [t.strip() for t in backbone.tokenizer.batch_decode(out, skip_special_tokens=True)]
+    return decode_replies(backbone, out)
+
+
+def decode_replies(backbone: Backbone, replies: Sequence[Sequence[int]]) -> list[str]:
+    """Reply token ids as the text `generate` returns: special tokens dropped, outer whitespace stripped."""
+    return [t.strip() for t in backbone.tokenizer.batch_decode(replies, skip_special_tokens=True)]
 
 
 def generate_ids(

@@ -24,13 +24,26 @@ from lora_memory import router as routing
 from lora_memory.adapter import LoraAdapter, concat_adapters
 from lora_memory.adapter_io import check_precision
 from lora_memory.backbone import Backbone
+from lora_memory.chat import Turn, as_turns, with_context
+from lora_memory.confidence import answer_likelihoods
 from lora_memory.chunking import document_token_ids
 from lora_memory.errors import DocumentError, DocumentNotFoundError, InvalidIdError, QuestionError, require_text
-from lora_memory.generation import aiterate, check_prompt_fits, generate, stream_generate
+from lora_memory.generation import (
+    aiterate,
+    check_prompt_fits,
+    decode_replies,
+    generate,
+    generate_ids,
+    in_context_question,
+    stream_generate,
+)
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.loading import LazyModels
 from lora_memory.router import Encoder, QuestionLikelihood, Router
 from lora_memory.store import DEFAULT_BUSY_TIMEOUT, Store, StoredDocument, check_metadata, validate_id
+
+
+ANY_LENGTH = 2**62  # `Store.short_texts` bound that reads every text
 
 
 @dataclass(frozen=True)
@@ -42,11 +55,23 @@ class MemoryAnswer:
         document_ids: the routed documents, best first (empty when the memory is empty).
         scores: their routing scores, higher is better: cosine similarity, or where the memory
             reranks, the question's mean log-likelihood + 5 x cosine (1.0 for a one-document memory).
+
+        confidence: how much the routed adapters support the answer (`lora_memory.confidence`:
+            its mean token log-probability with them minus without them, nats; 0 when no
+            adapter was used). Answers below about 0.5 were mostly wrong on held-out documents
+            (BENCHMARKS.md, "Confidence and hybrid answers").
+        source: ``"adapters"`` (the question alone in the prompt, the routed adapters applied)
+            or ``"text"`` (its confidence fell below ``text_fallback``: answered again with the
+            routed documents' text in the prompt and no adapter).
+        prompt_tokens: tokens of the prompt the answer was generated from.
     """
 
     answer: str
     document_ids: list[str]
     scores: list[float]
+    confidence: float = 0.0
+    source: str = "adapters"
+    prompt_tokens: int = 0
 
 
 class ParametricMemory:
@@ -80,6 +105,12 @@ class ParametricMemory:
         allow_foreign_files: create a new store in a directory that already holds other files,
             which the store never reads, moves or deletes; without it such a directory raises
             `StoreError` (a store is created only in a new or empty directory).
+        text_fallback: confidence below which an answer is generated again from the routed
+            documents' TEXT in the prompt (retrieval-augmented, no adapter), and says so in
+            `MemoryAnswer.source`; None (default) always answers from the adapters. Costs a
+            second, longer generation for the questions that fall back; the measured trade-off
+            is in BENCHMARKS.md ("Confidence and hybrid answers").
+        fallback_tokens: most tokens of routed text a fallback prompt carries (the head is kept).
     """
 
     def __init__(
@@ -100,6 +131,8 @@ class ParametricMemory:
         read_only: bool = False,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         allow_foreign_files: bool = False,
+        text_fallback: float | None = None,
+        fallback_tokens: int = 512,
     ):
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
@@ -122,6 +155,8 @@ class ParametricMemory:
         self.rerank = rerank
         self.max_document_tokens = max_document_tokens
         self.max_new_tokens = max_new_tokens
+        self.text_fallback = text_fallback
+        self.fallback_tokens = fallback_tokens
 
     @property
     def path(self) -> str:
@@ -271,12 +306,25 @@ class ParametricMemory:
         return self.adapter(*(doc_id for doc_id, _ in route)) if route else None
 
     # ---- routing ---------------------------------------------------------------------------
-    def _check_questions(self, questions: Sequence[str], max_new_tokens: int) -> list[list[int]]:
-        """Validate the questions and return their chat prompts; a prompt that leaves no room for
-        ``max_new_tokens`` in the window raises `PromptTooLongError` before any routing work."""
+    def _check_questions(
+        self,
+        questions: Sequence[str],
+        max_new_tokens: int,
+        system: str | None = None,
+        histories: Sequence[Sequence[Turn]] | None = None,
+    ) -> list[list[int]]:
+        """Validate the questions and return their chat prompts (after ``system`` and each one's
+        history); a prompt that leaves no room for ``max_new_tokens`` in the window raises
+        `PromptTooLongError` before any routing work."""
         questions = [require_text(q, "question", QuestionError) for q in questions]
+        histories = histories if histories is not None else [()] * len(questions)
+        if len(histories) != len(questions):
+            raise ValueError(f"{len(questions)} questions but {len(histories)} histories")
         backbone = self.backbone
-        prompts = [backbone.chat_prompt(q) for q in questions]
+        prompts = [
+            backbone.chat_prompt(q, system, [(t.role, t.text) for t in as_turns(h)])
+            for q, h in zip(questions, histories, strict=True)
+        ]
         for prompt in prompts:
             check_prompt_fits(backbone, prompt, max_new_tokens)
         return prompts
@@ -354,45 +402,139 @@ class ParametricMemory:
         return self._router
 
     # ---- answering -------------------------------------------------------------------------
-    def ask(self, question: str, *, k: int | None = None, max_new_tokens: int | None = None) -> MemoryAnswer:
-        """Answer with the adapters of the ``k`` best-matching documents (the text is not in the prompt)."""
-        return self.ask_batch([question], k=k, max_new_tokens=max_new_tokens)[0]
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        max_new_tokens: int | None = None,
+        system: str | None = None,
+        history: Sequence[Turn | tuple[str, str]] = (),
+    ) -> MemoryAnswer:
+        """Answer with the adapters of the ``k`` best-matching documents (the text is not in the prompt).
+
+        Args:
+            system: a system turn for the prompt (None: the chat template's default).
+            history: earlier turns of a chat, oldest first, written into the prompt as they are
+                (`lora_memory.chat.recent_turns` cuts a long one to a token window). Routing reads
+                the question alone.
+        """
+        return self.ask_batch(
+            [question], k=k, max_new_tokens=max_new_tokens, system=system, histories=[history]
+        )[0]
 
     def ask_batch(
-        self, questions: Sequence[str], *, k: int | None = None, max_new_tokens: int | None = None
+        self,
+        questions: Sequence[str],
+        *,
+        k: int | None = None,
+        max_new_tokens: int | None = None,
+        system: str | None = None,
+        histories: Sequence[Sequence[Turn | tuple[str, str]]] | None = None,
     ) -> list[MemoryAnswer]:
-        """Answer several questions in ONE batched generation, each with its own adapters."""
+        """Answer several questions in ONE batched generation, each with its own adapters.
+
+        Every answer's confidence is scored in one more batched pass; with ``text_fallback`` set,
+        the answers below it are generated again, batched, from the routed documents' text.
+        ``histories``: one chat history per question (see `ask`).
+        """
         if isinstance(questions, (str, bytes)) or not isinstance(questions, Sequence):
             raise QuestionError(f"ask_batch takes a list of questions, got {type(questions).__name__}; use ask for one")
         if not questions:
             return []
         max_new_tokens = self.max_new_tokens if max_new_tokens is None else max_new_tokens
-        prompts = self._check_questions(questions, max_new_tokens)  # before routing: it costs backbone passes
+        histories = [as_turns(h) for h in histories] if histories is not None else [[] for _ in questions]
+        # before routing: it costs backbone passes
+        prompts = self._check_questions(questions, max_new_tokens, system, histories)
         routes = self._route_many(questions, k, checked=True)
-        answers = generate(
-            self.backbone, prompts, [self._routed_adapter(r) for r in routes], max_new_tokens=max_new_tokens
-        )
-        return [
-            MemoryAnswer(text, [doc_id for doc_id, _ in r], [score for _, score in r])
-            for text, r in zip(answers, routes, strict=True)
+        adapters = [self._routed_adapter(r) for r in routes]
+        backbone = self.backbone
+        replies = generate_ids(backbone, prompts, adapters, max_new_tokens=max_new_tokens)
+        likelihoods = answer_likelihoods(backbone, prompts, replies, adapters)
+        answers = [
+            MemoryAnswer(text, [doc_id for doc_id, _ in r], [score for _, score in r], lk.support, "adapters", len(p))
+            for text, r, lk, p in zip(decode_replies(backbone, replies), routes, likelihoods, prompts, strict=True)
         ]
+        if self.text_fallback is not None:
+            low = [i for i, a in enumerate(answers) if a.document_ids and a.confidence < self.text_fallback]
+            answers = self._answer_from_text(answers, low, questions, system, histories, max_new_tokens)
+        return answers
 
-    async def aask(self, question: str, *, k: int | None = None, max_new_tokens: int | None = None) -> MemoryAnswer:
+    def _answer_from_text(
+        self,
+        answers: list[MemoryAnswer],
+        low: list[int],
+        questions: Sequence[str],
+        system: str | None,
+        histories: Sequence[Sequence[Turn]],
+        max_new_tokens: int,
+    ) -> list[MemoryAnswer]:
+        """``answers`` with those at ``low`` generated again from their routed documents' text."""
+        if not low:
+            return answers
+        backbone = self.backbone
+        # a document deleted since routing gives no text
+        stored = self._store.short_texts(sorted({d for i in low for d in answers[i].document_ids}), ANY_LENGTH)
+        prompts = []
+        for i in low:
+            history = [(t.role, t.text) for t in histories[i]]
+            bare = len(backbone.chat_prompt(in_context_question("", questions[i]), system, history))
+            room = min(self.fallback_tokens, backbone.context_window - max_new_tokens - bare)
+            context = "\n\n".join(stored.get(d) or "" for d in answers[i].document_ids)
+            prompts.append(backbone.chat_prompt(with_context(backbone, context, questions[i], room), system, history))
+        texts = generate(backbone, prompts, None, max_new_tokens=max_new_tokens)
+        out = list(answers)
+        for i, text, prompt in zip(low, texts, prompts, strict=True):
+            out[i] = MemoryAnswer(text, answers[i].document_ids, answers[i].scores, answers[i].confidence, "text",
+                                  len(prompt))
+        return out
+
+    async def aask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        max_new_tokens: int | None = None,
+        system: str | None = None,
+        history: Sequence[Turn | tuple[str, str]] = (),
+    ) -> MemoryAnswer:
         """`ask` in a worker thread, leaving the event loop free."""
-        return await asyncio.to_thread(self.ask, question, k=k, max_new_tokens=max_new_tokens)
+        return await asyncio.to_thread(
+            self.ask, question, k=k, max_new_tokens=max_new_tokens, system=system, history=history
+        )
 
-    def stream(self, question: str, *, k: int | None = None, max_new_tokens: int | None = None) -> Iterator[str]:
-        """`ask`, yielding the answer's text as it is generated (routing happens before the call returns)."""
+    def stream(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        max_new_tokens: int | None = None,
+        system: str | None = None,
+        history: Sequence[Turn | tuple[str, str]] = (),
+    ) -> Iterator[str]:
+        """`ask`, yielding the answer's text as it is generated (routing happens before the call returns).
+
+        Always from the adapters, with no confidence: deciding to fall back to text needs the
+        whole answer first, so use `ask` for that.
+        """
         max_new_tokens = self.max_new_tokens if max_new_tokens is None else max_new_tokens
-        (prompt,) = self._check_questions([question], max_new_tokens)
+        (prompt,) = self._check_questions([question], max_new_tokens, system, [as_turns(history)])
         (route,) = self._route_many([question], k, checked=True)
         return stream_generate(self.backbone, prompt, self._routed_adapter(route), max_new_tokens=max_new_tokens)
 
     async def astream(
-        self, question: str, *, k: int | None = None, max_new_tokens: int | None = None
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        max_new_tokens: int | None = None,
+        system: str | None = None,
+        history: Sequence[Turn | tuple[str, str]] = (),
     ) -> AsyncIterator[str]:
         """`stream` for asyncio: routing and decoding run in worker threads."""
-        pieces = await asyncio.to_thread(self.stream, question, k=k, max_new_tokens=max_new_tokens)
+        pieces = await asyncio.to_thread(
+            self.stream, question, k=k, max_new_tokens=max_new_tokens, system=system, history=history
+        )
         async for piece in aiterate(pieces):
             yield piece
 

@@ -46,3 +46,22 @@ def bars(scores: Mapping[str, Mapping[str, float]], path: Path, title: str, ylab
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def tradeoff(curves: Mapping[str, Sequence[tuple[float, float, str]]], path: Path, title: str, xlabel: str) -> Path:
+    """Accuracy against prompt tokens: one line per curve, each point ``(tokens, accuracy, label)``."""
+    fig, ax = plt.subplots(figsize=(6.2, 4.0))
+    for name, points in curves.items():
+        xs, ys, labels = zip(*points)
+        ax.plot(xs, ys, marker="o", label=name)
+        for x, y, label in points:
+            if label:
+                ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy (answer contained)")
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path

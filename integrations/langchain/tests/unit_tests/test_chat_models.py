@@ -50,16 +50,31 @@ def test_invoke_answers_like_the_memory(llm: ParametricMemoryChatModel, expected
     assert message.response_metadata["document_ids"] == expected.document_ids == ["magic"]
     assert message.response_metadata["scores"] == expected.scores
     assert message.response_metadata["model_name"] == "tiny-llama"
+    assert message.response_metadata["confidence"] == expected.confidence
+    assert message.response_metadata["source"] == "adapters"
 
 
-def test_answers_the_last_human_message(llm: ParametricMemoryChatModel, expected: MemoryAnswer) -> None:
+def test_system_messages_and_recent_turns_enter_the_prompt(llm: ParametricMemoryChatModel) -> None:
     history = [
         SystemMessage("Be brief."),
         HumanMessage("Who is Ada?"),
         AIMessage("A glassblower."),
         HumanMessage(QUESTION),
     ]
-    assert llm.invoke(history).content == expected.answer
+    turns = [("user", "Who is Ada?"), ("assistant", "A glassblower.")]
+    memory = tiny_memory()
+    full = memory.ask(QUESTION, system="Be brief.", history=turns, max_new_tokens=8)
+    message = llm.invoke(history)
+    assert message.content == full.answer
+    assert message.response_metadata["prompt_tokens"] == full.prompt_tokens
+    assert full.prompt_tokens > memory.ask(QUESTION, system="Be brief.", max_new_tokens=8).prompt_tokens
+    # a window that holds only the newest turn, and one that holds none
+    last_only = memory.ask(QUESTION, system="Be brief.", history=turns[1:], max_new_tokens=8)
+    window = len(memory.backbone.tokenize("A glassblower.")) + 5
+    assert llm.invoke(history, history_tokens=window).response_metadata["prompt_tokens"] == last_only.prompt_tokens
+    alone = ParametricMemoryChatModel(memory=memory, max_tokens=8, history_tokens=0).invoke(history)
+    assert alone.content == memory.ask(QUESTION, system="Be brief.", max_new_tokens=8).answer
+    assert "".join(c.content for c in llm.stream(history)) == full.answer
     with pytest.raises(ValueError, match="human message"):
         llm.invoke([SystemMessage("Be brief.")])
 

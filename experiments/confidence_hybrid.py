@@ -1,0 +1,78 @@
+"""Confidence and hybrid answers: does `MemoryAnswer.confidence` separate right from wrong, and
+what does ``text_fallback`` buy against parametric-only and RAG answers?
+
+Held-out sets, each question asked of a `ParametricMemory` from the adapters and from the
+routed text (`evaluation.confidence_eval`): ``facts-passages`` / ``facts-whole`` (the
+evaluation's 24 held-out fact documents, seed 1235 as ``lora-memory eval doc2lora`` draws them,
+each in its own memory as <= 24-token passages or whole), ``real-passages`` / ``real-whole``
+(the 24 real software documents in one memory, as <= 128-token passages, the real-document
+eval's RAG size, or whole). Prints AUC, accuracy above each threshold and the hybrid's accuracy
+against mean prompt tokens; ``--figure`` plots the trade-off. BENCHMARKS.md, "Confidence and
+hybrid answers":
+
+    OMP_NUM_THREADS=2 python -m experiments.confidence_hybrid --sets facts-passages,facts-whole,real-passages,real-whole --figure docs/figures/confidence_hybrid.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+from lora_memory.backbone import Backbone
+from lora_memory.data.real_documents import real_documents
+from lora_memory.evaluation import plots
+from lora_memory.evaluation.confidence_eval import memory_records, summarize_confidence
+from lora_memory.evaluation.doc2lora_eval import fact_documents
+from lora_memory.evaluation.real_docs_eval import RAG_PASSAGE_TOKENS
+from lora_memory.hypernets.checkpoint import load_default
+from lora_memory.passages import PASSAGE_TOKENS
+
+SECTIONS = ("Confidence and hybrid answers",)  # the BENCHMARKS.md section this reproduces
+SETS = {  # name: (documents, passage tokens or None for whole documents, one memory per document)
+    "facts-passages": ("facts", PASSAGE_TOKENS, True),
+    "facts-whole": ("facts", None, True),
+    "real-passages": ("real", RAG_PASSAGE_TOKENS, False),
+    "real-whole": ("real", None, False),
+}
+
+
+def _label(t: float) -> str:
+    return "adapters" if t == -math.inf else "RAG" if t == math.inf else f"{t:g}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default="facts-passages,real-passages", help=f"comma-separated of {sorted(SETS)}")
+    parser.add_argument("--facts", type=int, default=24, help="held-out fact documents")
+    parser.add_argument("--seed", type=int, default=1235, help="draws the fact documents")
+    parser.add_argument("--out", default="runs/confidence-hybrid", help="directory for records.json")
+    parser.add_argument("--figure", default="", help="PNG of accuracy against prompt tokens")
+    args = parser.parse_args(argv)
+    backbone = Backbone.load(None)
+    net = load_default("doc2lora", backbone)
+    documents = {"facts": lambda: fact_documents(random.Random(args.seed), args.facts), "real": real_documents}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    curves, results = {}, {}
+    for name in [s for s in args.sets.split(",") if s]:
+        source, passage_tokens, per_document = SETS[name]
+        records = memory_records(backbone, net, documents[source](), passage_tokens=passage_tokens,
+                                 per_document=per_document)
+        summary = summarize_confidence(records)
+        results[name] = {**summary, "records": records}
+        (out / "records.json").write_text(json.dumps(results, indent=1))
+        print(json.dumps({"set": name, **{k: v for k, v in summary.items() if k != "points"}}))
+        for p in summary["points"]:
+            print(json.dumps({"set": name, **{k: round(v, 3) if isinstance(v, float) else v for k, v in p.items()}}))
+        curves[name] = [(p["prompt_tokens"], p["hybrid_accuracy"], _label(p["threshold"])) for p in summary["points"]]
+    if args.figure:
+        plots.tradeoff(curves, Path(args.figure), "Hybrid answers: adapters, text below a confidence threshold, RAG",
+                       "mean prompt tokens per question")
+
+
+if __name__ == "__main__":
+    main()
