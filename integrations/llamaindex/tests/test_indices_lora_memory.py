@@ -51,9 +51,12 @@ async def test_async_query_engine(index: ParametricMemoryIndex) -> None:
 
 def test_chat_engine_answers_the_latest_message(index: ParametricMemoryIndex) -> None:
     engine = index.as_chat_engine()
-    engine.chat("Where does Ada live?")
-    assert engine.chat(QUESTION).response == index.memory.ask(QUESTION).answer
-    assert "".join(engine.stream_chat(QUESTION).response_gen) == index.memory.ask(QUESTION).answer
+    first = engine.chat("Where does Ada live?").response
+    history = [("user", "Where does Ada live?"), ("assistant", first)]
+    second = index.memory.ask(QUESTION, history=history).answer
+    assert engine.chat(QUESTION).response == second
+    history += [("user", QUESTION), ("assistant", second)]
+    assert "".join(engine.stream_chat(QUESTION).response_gen) == index.memory.ask(QUESTION, history=history).answer
     assert len(engine.chat_history) == 6
     with pytest.raises(ValueError, match="chat_mode"):
         index.as_chat_engine(chat_mode="condense_plus_context")

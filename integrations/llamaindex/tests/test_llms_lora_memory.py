@@ -25,7 +25,31 @@ def test_memory_backed_completion_reports_its_sources(index: ParametricMemoryInd
     response = LoraMemoryLLM(index.memory).complete(QUESTION)
     expected = index.memory.ask(QUESTION)
     assert response.text == expected.answer
-    assert response.additional_kwargs == {"document_ids": ["magic"], "scores": expected.scores}
+    assert response.additional_kwargs == {
+        "document_ids": ["magic"], "scores": expected.scores, "confidence": expected.confidence,
+        "source": "adapters", "prompt_tokens": expected.prompt_tokens,
+    }
+
+
+def test_memory_chat_keeps_the_system_turn_and_recent_turns(index: ParametricMemoryIndex) -> None:
+    memory = index.memory
+    messages = [
+        ChatMessage(role=MessageRole.SYSTEM, content="Be brief."),
+        ChatMessage(role=MessageRole.USER, content="Who is Ada?"),
+        ChatMessage(role=MessageRole.ASSISTANT, content="A glassblower."),
+        ChatMessage(role=MessageRole.USER, content=QUESTION),
+    ]
+    turns = [("user", "Who is Ada?"), ("assistant", "A glassblower.")]
+    expected = memory.ask(QUESTION, system="Be brief.", history=turns)
+    response = LoraMemoryLLM(memory).chat(messages)
+    assert response.message.content == expected.answer
+    assert response.additional_kwargs["prompt_tokens"] == expected.prompt_tokens
+    alone = LoraMemoryLLM(memory, history_tokens=0).chat(messages)
+    assert alone.additional_kwargs["prompt_tokens"] == memory.ask(QUESTION, system="Be brief.").prompt_tokens
+    chunks = list(LoraMemoryLLM(memory).stream_chat(messages))
+    assert chunks[-1].message.content == "".join(c.delta for c in chunks) == expected.answer
+    with pytest.raises(ValueError, match="user message"):
+        LoraMemoryLLM(memory).chat(messages[:1])
 
 
 def test_chat_answers_the_last_user_message(task: TaskAdapter) -> None:

@@ -143,7 +143,8 @@ class ParametricMemoryIndex(BaseManagedIndex):
 
         Only ``ChatMode.SIMPLE``: the condense and context modes rewrite questions with another LLM
         or paste retrieved text into prompts, which is what the adapters replace. The engine keeps
-        the history; each answer comes from the latest user message (see ``LoraMemoryLLM``).
+        the history; each answer routes the latest user message and sees the recent turns that
+        fit the LLM's ``history_tokens`` (see ``LoraMemoryLLM``).
 
         Args:
             chat_mode: must be ``ChatMode.SIMPLE`` (``"simple"``).

@@ -8,27 +8,27 @@ from typing import Any
 
 from llama_index.core.base.llms.types import (
     ChatMessage,
+    ChatResponse,
+    ChatResponseGen,
     CompletionResponse,
     CompletionResponseGen,
     LLMMetadata,
     MessageRole,
 )
 from llama_index.core.bridge.pydantic import Field
-from llama_index.core.llms.callbacks import llm_completion_callback
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 from llama_index.core.llms.llm import MessagesToPromptCallable
 from typing_extensions import override
 
-from lora_memory.memory import ParametricMemory
+from lora_memory.chat import Turn, recent_turns
+from lora_memory.memory import MemoryAnswer, ParametricMemory
 from lora_memory.task import TaskAdapter
 
 
 def last_user_message(messages: Sequence[ChatMessage]) -> str:
-    """The prompt a chat turns into: its last user message.
-
-    Both backends answer one input with the context held in adapters, so earlier turns and system
-    prompts are not rendered into the prompt (they would only spend context).
-    """
+    """The prompt a task adapter's chat turns into: its last user message (a task adapter does
+    one task on one input; a memory's chat keeps the system turn and recent turns: `chat`)."""
     for message in reversed(messages):
         if message.role == MessageRole.USER:
             return message.content or ""
@@ -40,8 +40,11 @@ class LoraMemoryLLM(CustomLLM):
 
     With a memory, ``complete`` routes the prompt to its documents and answers with their adapters
     applied (the routed ``document_ids`` and ``scores`` are in ``additional_kwargs``); with a task
-    adapter, it does the task described in plain language on the prompt. Chat goes through the
-    last user message (see ``last_user_message``). Decoding is greedy.
+    adapter, it does the task described in plain language on the prompt. With a memory, ``chat``
+    keeps the system messages and the most recent turns before the last user message that fit
+    ``history_tokens`` (older ones are dropped: the prompt stays the same size), and the answer's
+    ``confidence``, ``source`` and ``prompt_tokens`` join ``additional_kwargs``; a task adapter's
+    chat is its last user message (``last_user_message``). Decoding is greedy.
 
     Examples:
         .. code-block:: python
@@ -60,6 +63,11 @@ class LoraMemoryLLM(CustomLLM):
         exclude=True, description="What answers: a memory or a task adapter."
     )
     messages_to_prompt: MessagesToPromptCallable = Field(default=last_user_message, exclude=True)
+    history_tokens: int | None = Field(
+        default=512,
+        description="Most tokens of earlier turns in a memory chat's prompt, newest whole turns first "
+        "(0: the last user message alone, None: every turn).",
+    )
 
     def __init__(self, backend: ParametricMemory | TaskAdapter, **kwargs: Any) -> None:
         super().__init__(backend=backend, **kwargs)
@@ -100,10 +108,49 @@ class LoraMemoryLLM(CustomLLM):
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         if isinstance(self.backend, TaskAdapter):
             return CompletionResponse(text=self.backend(prompt))
-        reply = self.backend.ask(prompt)
-        return CompletionResponse(
-            text=reply.answer, additional_kwargs={"document_ids": reply.document_ids, "scores": reply.scores}
+        return _completion(self.backend.ask(prompt))
+
+    @llm_chat_callback()
+    @override
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        if isinstance(self.backend, TaskAdapter):
+            return super().chat(messages, **kwargs)
+        reply = _completion(self.backend.ask(**self._chat_arguments(messages)))
+        return ChatResponse(
+            message=ChatMessage(role=MessageRole.ASSISTANT, content=reply.text),
+            additional_kwargs=reply.additional_kwargs,
         )
+
+    @llm_chat_callback()
+    @override
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        if isinstance(self.backend, TaskAdapter):
+            return super().stream_chat(messages, **kwargs)
+        pieces = self.backend.stream(**self._chat_arguments(messages))
+
+        def gen() -> ChatResponseGen:
+            text = ""
+            for delta in pieces:
+                text += delta
+                yield ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text), delta=delta)
+
+        return gen()
+
+    def _chat_arguments(self, messages: Sequence[ChatMessage]) -> dict[str, Any]:
+        """``question``, ``system`` and ``history`` for `ParametricMemory.ask`: the last user
+        message, the system messages joined, and the user and assistant turns before it, cut to
+        their newest ``history_tokens``."""
+        last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == MessageRole.USER), None)
+        if last is None:
+            raise ValueError("LoraMemoryLLM needs a user message to answer")
+        systems = [m.content or "" for m in messages if m.role == MessageRole.SYSTEM]
+        turns = [Turn("user" if m.role == MessageRole.USER else "assistant", m.content or "")
+                 for m in messages[:last] if m.role in (MessageRole.USER, MessageRole.ASSISTANT)]
+        assert isinstance(self.backend, ParametricMemory)
+        window = self.history_tokens
+        history = recent_turns(self.backend.backbone, turns, window) if turns and window != 0 else []
+        return {"question": messages[last].content or "", "system": "\n\n".join(systems) if systems else None,
+                "history": history}
 
     @llm_completion_callback()
     @override
@@ -115,3 +162,12 @@ class LoraMemoryLLM(CustomLLM):
                 yield CompletionResponse(text=text, delta=delta)
 
         return gen()
+
+
+def _completion(reply: MemoryAnswer) -> CompletionResponse:
+    """A memory's answer, with where it came from and how sure it is in ``additional_kwargs``."""
+    return CompletionResponse(
+        text=reply.answer,
+        additional_kwargs={"document_ids": reply.document_ids, "scores": reply.scores, "confidence": reply.confidence,
+                           "source": reply.source, "prompt_tokens": reply.prompt_tokens},
+    )
