@@ -33,6 +33,8 @@ LAYERS = {
     "lora_memory.generation": 2,
     "lora_memory.adapter_io": 2,
     "lora_memory.passages": 2,
+    "lora_memory.chat": 2,
+    "lora_memory.confidence": 2,
     # 3: the hypernetworks and the PEFT format
     "lora_memory.hypernets": 3,
     "lora_memory.peft_io": 3,
@@ -43,6 +45,7 @@ LAYERS = {
     # 5: the product
     "lora_memory.memory": 5,
     "lora_memory.task": 5,
+    "lora_memory.conversation": 5,
     "lora_memory.testing": 5,
     "lora_memory": 5,
     # 6-8: data, then evaluation, then the recipes and the benchmark that use both

@@ -1,6 +1,12 @@
 from langchain_lora_memory import __all__
 
-EXPECTED_ALL = ["ParametricMemoryChatModel", "ParametricMemoryRetriever", "TaskAdapterRunnable", "__version__"]
+EXPECTED_ALL = [
+    "ParametricMemoryChatMessageHistory",
+    "ParametricMemoryChatModel",
+    "ParametricMemoryRetriever",
+    "TaskAdapterRunnable",
+    "__version__",
+]
 
 
 def test_all_imports() -> None:
