@@ -65,3 +65,20 @@ def tradeoff(curves: Mapping[str, Sequence[tuple[float, float, str]]], path: Pat
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def lines(panels: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]], path: Path, title: str,
+          xlabel: str) -> Path:
+    """Side-by-side panels (y label -> series name -> ``(x, y)`` points), one line per series."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.8), squeeze=False)
+    for ax, (ylabel, series) in zip(axes[0], panels.items()):
+        for name, points in series.items():
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, marker="o", label=name)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
