@@ -81,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         rows.append({"conversation": c, "turns": n, "method": method, "distance": n - turn,
                                      "exact": exact_match(text, qa.answer), "prompt_tokens": tokens,
                                      "source": getattr(reply, "source", "text"), "answer": text, "gold": qa.answer})
+                        print(json.dumps(rows[-1]), flush=True)
                 print(json.dumps({"conversation": c, "turns": n, "recent_turns": len(recent),
                                   "internalized": len(chat.internalized_ids())}), flush=True)
     table: dict[tuple[str, int], list[dict]] = defaultdict(list)

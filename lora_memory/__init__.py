@@ -13,6 +13,7 @@ from lora_memory.errors import (
     BackboneError,
     BaseModelMismatchError,
     CheckpointError,
+    ConversationError,
     DocumentError,
     DocumentNotFoundError,
     InvalidIdError,
@@ -23,6 +24,8 @@ from lora_memory.errors import (
     StoreBusyError,
     StoreError,
 )
+from lora_memory.chat import Turn
+from lora_memory.conversation import ConversationMemory
 from lora_memory.generation import answer, generate
 from lora_memory.hypernets import (
     DocToLoRA,
@@ -50,6 +53,8 @@ __all__ = [
     "BaseModelIdentity",
     "BaseModelMismatchError",
     "CheckpointError",
+    "ConversationError",
+    "ConversationMemory",
     "DocToLoRA",
     "DocumentError",
     "DocumentNotFoundError",
@@ -67,6 +72,7 @@ __all__ = [
     "StoredDocument",
     "TaskAdapter",
     "TextToLoRA",
+    "Turn",
     "answer",
     "concat_adapters",
     "describe_task",
