@@ -3,14 +3,15 @@ what does ``text_fallback`` buy against parametric-only and RAG answers?
 
 Held-out sets, each question asked of a `ParametricMemory` from the adapters and from the
 routed text (`evaluation.confidence_eval`): ``facts-passages`` / ``facts-whole`` (the
-evaluation's 24 held-out fact documents, seed 1235 as ``lora-memory eval doc2lora`` draws them,
-each in its own memory as <= 24-token passages or whole), ``real-passages`` / ``real-whole``
+evaluation's 24 held-out fact documents, seed 1235 as ``lora-memory eval doc2lora`` draws them:
+all in one memory as <= 24-token passages, questions routed across all of them, or each whole in
+its own memory), ``real-passages`` / ``real-whole``
 (the 24 real software documents in one memory, as <= 128-token passages, the real-document
 eval's RAG size, or whole). Prints AUC, accuracy above each threshold and the hybrid's accuracy
 against mean prompt tokens; ``--figure`` plots the trade-off. BENCHMARKS.md, "Confidence and
 hybrid answers":
 
-    OMP_NUM_THREADS=2 python -m experiments.confidence_hybrid --sets facts-passages,facts-whole,real-passages,real-whole --figure docs/figures/confidence_hybrid.png
+    OMP_NUM_THREADS=2 python -m experiments.confidence_hybrid --sets facts-passages,real-passages --figure docs/figures/confidence_hybrid.png
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from lora_memory.passages import PASSAGE_TOKENS
 
 SECTIONS = ("Confidence and hybrid answers",)  # the BENCHMARKS.md section this reproduces
 SETS = {  # name: (documents, passage tokens or None for whole documents, one memory per document)
-    "facts-passages": ("facts", PASSAGE_TOKENS, True),
+    "facts-passages": ("facts", PASSAGE_TOKENS, False),
     "facts-whole": ("facts", None, True),
     "real-passages": ("real", RAG_PASSAGE_TOKENS, False),
     "real-whole": ("real", None, False),

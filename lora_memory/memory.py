@@ -58,8 +58,8 @@ class MemoryAnswer:
 
         confidence: how much the routed adapters support the answer (`lora_memory.confidence`:
             its mean token log-probability with them minus without them, nats; 0 when no
-            adapter was used). Answers below about 0.5 were mostly wrong on held-out documents
-            (BENCHMARKS.md, "Confidence and hybrid answers").
+            adapter was used). How well it tells right answers from wrong ones on held-out
+            documents: BENCHMARKS.md, "Confidence and hybrid answers".
         source: ``"adapters"`` (the question alone in the prompt, the routed adapters applied)
             or ``"text"`` (its confidence fell below ``text_fallback``: answered again with the
             routed documents' text in the prompt and no adapter).
