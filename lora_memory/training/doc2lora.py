@@ -33,7 +33,7 @@ from lora_memory.chunking import chunk_token_ids
 from lora_memory.errors import CheckpointError
 from lora_memory.generation import answer_batch, gather_positions, in_context_question
 from lora_memory.hypernets.checkpoint import fresh
-from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, chunk_adapters
+from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, chunk_adapters, internalize
 from lora_memory.hypernets.fast_weight import FastWeightConfig
 from lora_memory.hypernets.perceiver import PerceiverConfig
 from lora_memory.training import loop
@@ -88,7 +88,7 @@ class Doc2LoRATrainConfig(TrainConfig):
         distractor_docs: up to this many other documents' chunks are concatenated into each
             document's adapter (sampled 0..this), so unrelated chunks learn to stay quiet.
         min_chunk_tokens: never cut chunks shorter than this.
-        eval_samples: held-out documents per evaluation.
+        eval_samples: held-out documents per evaluation (real-prose runs: see `heldout_samples`).
     """
 
     run_dir: str = "runs/doc2lora"
@@ -225,9 +225,21 @@ def warm_start(net: DocToLoRA, path: str) -> None:
 def heldout_samples(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[DocSample]:
     """A fixed held-out evaluation set: held-out names, templates, phrasings and articles only.
 
-    Real-prose documents are split per question kind, so each kind's accuracy is logged."""
-    return realtext.by_question_kind(list(itertools.islice(_stream(backbone, config, config.seed + 10_000, "heldout"),
-                                                           config.eval_samples)))
+    Real-prose runs draw ``4 * eval_samples`` documents, split them per question kind (so each
+    kind's accuracy is logged), keep only the real-prose questions the backbone answers with the
+    document in its prompt (`answerable_in_context`: what an adapter can hope to recover) and at
+    most ``eval_samples // 2`` samples of each kind, so no kind drowns the others."""
+    stream = _stream(backbone, config, config.seed + 10_000, "heldout")
+    if not (config.wiki_weight or config.prose_needle_weight):
+        return list(itertools.islice(stream, config.eval_samples))
+    from lora_memory.evaluation.qa import answerable_in_context
+
+    pool = realtext.by_question_kind(list(itertools.islice(stream, 4 * config.eval_samples)))
+    wiki = answerable_in_context(backbone, [s for s in pool if s.kind.startswith("wiki_")])
+    per_kind: dict[str, list[DocSample]] = {}
+    for sample in wiki + [s for s in pool if not s.kind.startswith("wiki_")]:
+        per_kind.setdefault(sample.kind, []).append(sample)
+    return [s for kind in sorted(per_kind) for s in per_kind[kind][: max(1, config.eval_samples // 2)]]
 
 
 def _stream(backbone: Backbone, config: Doc2LoRATrainConfig, seed: int, split: str) -> Iterator[DocSample]:
@@ -252,7 +264,7 @@ def _stream(backbone: Backbone, config: Doc2LoRATrainConfig, seed: int, split: s
 
 def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path:
     """Train (or resume) a Doc-to-LoRA hypernetwork; returns the run directory."""
-    from lora_memory.evaluation.qa import answer_samples, summarize
+    from lora_memory.evaluation.qa import answer_samples, likelihood_samples, summarize
 
     accelerator = accelerator_for(config)
     backbone = backbone or Backbone.load(config.model, device=accelerator.device)
@@ -271,6 +283,9 @@ def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path
         return doc2lora_loss(backbone, net, [next(stream) for _ in range(config.batch_size)], rng, config)
 
     def evaluate(net: DocToLoRA) -> dict[str, float]:
-        return summarize(answer_samples(backbone, evalset, "doc2lora", net))
+        adapters = {id(s): internalize(backbone, net, s.document) for s in evalset}
+        made = lambda s: adapters[id(s)]  # noqa: E731
+        answered = summarize(answer_samples(backbone, evalset, "doc2lora", adapter_for=made))
+        return answered | summarize(likelihood_samples(backbone, evalset, "doc2lora", adapter_for=made))
 
     return loop.run(config, backbone, "doc2lora", make_net, batch_loss, evaluate, accelerator, "all_exact")
