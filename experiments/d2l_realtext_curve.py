@@ -29,11 +29,11 @@ def reference(run_dir: Path, device: str) -> dict[str, dict[str, float]]:
     from lora_memory.backbone import Backbone
     from lora_memory.evaluation.qa import answer_samples, fit_in_window, likelihood_samples, summarize
     from lora_memory.hypernets.checkpoint import load_default
-    from lora_memory.training.doc2lora import Doc2LoRATrainConfig, heldout_samples
+    from lora_memory.training.doc2lora import Doc2LoRATrainConfig, cached_heldout
 
-    config = Doc2LoRATrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    config = Doc2LoRATrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()) | {"run_dir": str(run_dir)})
     backbone = Backbone.load(config.model, device=device)
-    samples = heldout_samples(backbone, config)
+    samples = cached_heldout(backbone, config)
     fitted = [fit_in_window(backbone, s) for s in samples]
     shipped = load_default("doc2lora", backbone)
     out = {}

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from lora_memory.data.synthetic import QA, DocSample
+from lora_memory.data.synthetic import QA, DocSample, samples_from_json, samples_to_json
 from lora_memory.hypernets import fresh
 from lora_memory.training.doc2lora import Doc2LoRATrainConfig, doc2lora_loss, heldout_samples, train
 from lora_memory.training.loop import lr_at
@@ -161,6 +161,9 @@ def test_real_text_mix_trains_and_logs_accuracy_and_likelihood_per_question_kind
     for key in ("wiki_cloze_exact", "wiki_cloze_nll", "needle_prose_nll", "all_exact", "all_nll"):
         assert key in logged, key
     assert logged["all_nll"] > 0
+    kept = (run / "heldout.json").read_text()  # what a resumed run evaluates on
+    config = Doc2LoRATrainConfig.from_dict(json.loads((run / "config.json").read_text()))
+    assert kept == samples_to_json(heldout_samples(backbone, config)) and samples_from_json(kept)
 
 
 @_needs_wiki

@@ -31,6 +31,7 @@ from lora_memory import injection
 from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids
 from lora_memory.errors import CheckpointError
+from lora_memory.files import write_atomic
 from lora_memory.generation import answer_batch, gather_positions, in_context_question
 from lora_memory.hypernets.checkpoint import fresh
 from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, chunk_adapters, internalize
@@ -38,9 +39,20 @@ from lora_memory.hypernets.fast_weight import FastWeightConfig
 from lora_memory.hypernets.perceiver import PerceiverConfig
 from lora_memory.training import loop
 from lora_memory.data import realtext
-from lora_memory.data.synthetic import QA, DocSample, fact_sample, multi_fact_sample, needle_sample, sample_stream
+from lora_memory.data.synthetic import (
+    QA,
+    DocSample,
+    fact_sample,
+    multi_fact_sample,
+    needle_sample,
+    sample_stream,
+    samples_from_json,
+    samples_to_json,
+)
 from lora_memory.training.loop import TrainConfig, accelerator_for
 from lora_memory.training.routing import routing_loss
+
+HELDOUT = "heldout.json"  # the run's held-out set, beside its checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +254,19 @@ def heldout_samples(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[Doc
     return [s for kind in sorted(per_kind) for s in per_kind[kind][: max(1, config.eval_samples // 2)]]
 
 
+def cached_heldout(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[DocSample]:
+    """`heldout_samples`, kept in the run directory (``heldout.json``): a resumed run and the
+    curve's reference read the very same set without rebuilding it (the in-context filter takes
+    minutes on a CPU)."""
+    path = Path(config.run_dir) / HELDOUT
+    if path.is_file():
+        return samples_from_json(path.read_text())
+    samples = heldout_samples(backbone, config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, samples_to_json(samples).encode())
+    return samples
+
+
 def _stream(backbone: Backbone, config: Doc2LoRATrainConfig, seed: int, split: str) -> Iterator[DocSample]:
     """The recipe's sample mix: real prose (`data.realtext`) and the generated needles and facts."""
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731
@@ -268,7 +293,7 @@ def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path
 
     accelerator = accelerator_for(config)
     backbone = backbone or Backbone.load(config.model, device=accelerator.device)
-    evalset = heldout_samples(backbone, config) if config.eval_every else []
+    evalset = cached_heldout(backbone, config) if config.eval_every else []
 
     def make_net() -> DocToLoRA:
         net = fresh("doc2lora", backbone, arch=config.arch, seed=config.seed, **config.network().to_dict())
