@@ -27,13 +27,18 @@ def _config(tmp_path, **kw):
     return Doc2LoRATrainConfig.from_dict({**base, **kw})
 
 
-def test_loss_reaches_the_network_for_both_objectives(backbone, tmp_path):
-    for objective in ("ce", "distill"):
+def test_loss_reaches_the_network_for_every_objective(backbone, tmp_path):
+    losses = {}
+    for objective in ("ce", "distill", "both"):
         net = fresh("doc2lora", backbone).train().requires_grad_(True)
         loss, stats = doc2lora_loss(backbone, net, DOCS, random.Random(0), _config(tmp_path, objective=objective))
         loss.backward()
         assert torch.isfinite(loss) and stats["loss"] > 0
         assert net.b_scale.grad.abs().sum() > 0
+        losses[objective] = stats["loss"]
+    assert abs(losses["both"] - losses["ce"] - losses["distill"]) < 1e-3 * losses["both"]
+    with pytest.raises(ValueError, match="objective"):
+        _config(tmp_path, objective="kl")
 
 
 def test_lr_schedule_warms_up_then_decays(tmp_path):

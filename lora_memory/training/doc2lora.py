@@ -2,7 +2,8 @@
 
 Objective (arXiv 2602.15902, sec. 3.3): the student is the backbone WITH the generated adapter and
 WITHOUT the document; its loss is cross-entropy on the gold answer tokens (``ce``) or
-distillation on the in-context teacher's top-k probabilities (``distill``), plus an L1 penalty on
+distillation on the in-context teacher's top-k probabilities (``distill``), or their sum (``both``:
+upstream distils, and the gold span anchors it where the teacher is wrong), plus an L1 penalty on
 the generated A and B; averaged per question, then per document. Chunk counts are sampled per
 document, so concatenation of chunk adapters is learned, not only used.
 
@@ -52,6 +53,7 @@ from lora_memory.data.synthetic import (
 from lora_memory.training.loop import TrainConfig, accelerator_for
 from lora_memory.training.routing import routing_loss
 
+OBJECTIVES = ("ce", "distill", "both")
 HELDOUT = "heldout.json"  # the run's held-out set, beside its checkpoints
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ class Doc2LoRATrainConfig(TrainConfig):
             enabled null slot, keep their initialisation); ignored when the run resumes.
         batch_size: documents per step.
         lr: peak AdamW learning rate (3e-3 measured best for fast_weight on CPU).
-        objective: ``ce`` on gold answers, or ``distill`` on the teacher's top-k.
+        objective: ``ce`` on gold answers, ``distill`` on the teacher's top-k, or ``both`` summed.
         top_k: teacher probabilities kept for ``distill`` (16 upstream).
         l1: weight of the mean absolute value of generated A and B (upstream uses one; 0 measured fine here).
         route_weight: fast_weight only: weight of the routing loss (`training.routing`): the
@@ -134,6 +136,10 @@ class Doc2LoRATrainConfig(TrainConfig):
     eval_every: int = 50
     eval_samples: int = 24
     save_every: int = 25
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
 
     def network(self) -> FastWeightConfig | PerceiverConfig:
         """The config of the network ``arch`` names."""
@@ -197,17 +203,18 @@ def doc2lora_loss(
     with injection.capturing(capture) if route else contextlib.nullcontext():
         hidden = backbone.final_hidden(ids, mask, per_qa)
     log_q = F.log_softmax(backbone.logits(gather_positions(hidden, positions)).float(), -1)
-    if config.objective == "distill":
+    token_loss = torch.zeros(log_q.shape[0], device=log_q.device)
+    if config.objective in ("distill", "both"):
         t_prompts = [backbone.chat_prompt(in_context_question(docs[d].document, qa.question)) for d, qa in qas]
         t_ids, t_mask, t_pos = answer_batch(backbone, t_prompts, answers)
         with torch.no_grad():
             t_logits = backbone.logits(gather_positions(backbone.final_hidden(t_ids, t_mask), t_pos)).float()
             top_p, top_i = torch.softmax(t_logits, -1).topk(config.top_k, dim=-1)
             top_p = top_p / top_p.sum(-1, keepdim=True)
-        token_loss = -(top_p * log_q.gather(-1, top_i)).sum(-1)
-    else:
+        token_loss = token_loss - (top_p * log_q.gather(-1, top_i)).sum(-1)
+    if config.objective in ("ce", "both"):
         targets = torch.tensor([t for a in answers for t in a], device=backbone.device)
-        token_loss = -log_q.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        token_loss = token_loss - log_q.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     # mean over each answer's tokens, then over a document's questions, then over documents
     sizes = [len(p) for p in positions]
     qa_loss = torch.stack([t.mean() for t in token_loss.split(sizes)])
