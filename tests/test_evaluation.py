@@ -110,16 +110,21 @@ def test_score_answers_agrees_with_greedy_decoding_and_the_log_softmax(lively):
     assert adapted[0].nll != scores[0].nll and abs(adapted[1].nll - scores[1].nll) < 1e-5
 
 
-def test_answerable_keeps_only_what_the_backbone_answers_with_the_document_in_its_prompt(lively):
+def test_answerable_keeps_only_what_the_backbone_answers_with_the_document_in_its_prompt(lively, monkeypatch):
+    import lora_memory.evaluation.qa as qa_module
     from lora_memory.data.synthetic import DocSample
     from lora_memory.evaluation.qa import answerable_in_context, likelihood_samples, summarize
 
     document, question = "The lamp of Velmora is green and old.", "What colour is the lamp?"
-    prompt = lively.chat_prompt(in_context_question(document, question))
-    said = lively.tokenizer.decode(generate_ids(lively, [prompt], max_new_tokens=2)[0][:2])
-    assert lively.tokenize(said) == generate_ids(lively, [prompt], max_new_tokens=2)[0][:2]  # round trip
-    sample = DocSample(document, (QA(question, said), QA(question, said + " zebra")), "wiki_cloze")
-    kept = answerable_in_context(lively, [sample, DocSample(document, (QA(question, "zebra"),), "wiki_wh")])
-    assert kept == [DocSample(document, (QA(question, said),), "wiki_cloze")]
+
+    def reads_the_prompt(backbone, prompts, adapters, max_new_tokens):  # a backbone that answers from its prompt
+        texts = [backbone.tokenizer.decode(p) for p in prompts]
+        return ["It is green, I think." if document in t else "I do not know." for t in texts]
+
+    monkeypatch.setattr(qa_module, "generate", reads_the_prompt)
+    sample = DocSample(document, (QA(question, "green"), QA(question, "blue")), "wiki_cloze")
+    kept = answerable_in_context(lively, [sample, DocSample(document, (QA(question, "old"),), "wiki_wh")])
+    assert kept == [DocSample(document, (QA(question, "green"),), "wiki_cloze")]
+    monkeypatch.undo()
     summary = summarize(likelihood_samples(lively, [sample], "in_context"))
     assert summary["wiki_cloze_nll"] > 0 and "wiki_cloze_exact" not in summary
