@@ -194,6 +194,19 @@ def cmd_ship(args: argparse.Namespace) -> None:
     print(f"shipped {args.checkpoint} as {target} (card: {card_path(read_header(target)['kind'])})")
 
 
+def cmd_convert_upstream(args: argparse.Namespace) -> None:
+    from lora_memory.hypernets.upstream import convert_doc2lora
+
+    out = Path(args.output)
+    if Path(args.path).resolve() == out.resolve():
+        raise UsageError(f"the output {args.output} would overwrite the input: give another -o file")
+    if out.exists() and not args.force:
+        raise UsageError(f"the output {args.output} exists: give a new file, or pass --force to replace it")
+    target = convert_doc2lora(args.path, out, base=args.base_model)
+    header = read_header(target)
+    print(f"converted {args.path} -> {target} ({header['arch']}, for {header['base_model']['name']})")
+
+
 def cmd_info(args: argparse.Namespace) -> None:
     print(f"torch {torch.__version__}; CUDA available: {torch.cuda.is_available()}")
     print(f"cache: {embedded.cache_root()}")
@@ -298,6 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-command", help="the command(s) that produced --eval, recorded in the card")
     p.add_argument("--notes", help="what the checkpoint header cannot say (e.g. the runs a warm start continued)")
     p.set_defaults(func=cmd_ship)
+
+    p = sub.add_parser("convert-upstream", help="a Sakana AI Doc-to-LoRA pytorch_model.bin -> our checkpoint "
+                       "(read without running code from the pickle)")
+    p.add_argument("path", help="the upstream file (pytorch_model.bin)")
+    p.add_argument("-o", "--output", required=True, help="the .safetensors checkpoint to write")
+    p.add_argument("--base-model", help="directory or cached hub id of the base model (default: the name in "
+                   "the file); the backbone you load later must have this name")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=cmd_convert_upstream)
 
     p = sub.add_parser("info", parents=[common], help="backbone, device and checkpoints found")
     p.set_defaults(func=cmd_info)
