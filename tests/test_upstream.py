@@ -183,7 +183,11 @@ def test_the_converted_network_reproduces_the_upstream_forward(backbone, tmp_pat
         assert want.abs().max().item() > 0.1  # the fixture's update is not trivially zero
 
 
-def test_features_are_what_the_upstream_context_encoder_returns(backbone, tmp_path):
+@pytest.mark.parametrize("family", ["gemma-2", "qwen3", "mistral", "llama"])
+def test_features_are_what_the_upstream_context_encoder_returns(family, tmp_path):
+    from experiments.upstream_smoke import tiny_family_backbone
+
+    backbone = tiny_family_backbone(family, hidden=32, layers=3, device="cpu")
     net = load_checkpoint(convert_doc2lora(random_upstream_doc2lora(tmp_path / "u.bin", backbone),
                                            tmp_path / "d.safetensors", base=backbone), backbone)
     chunks = [backbone.tokenize("The special magic number is 4821."), backbone.tokenize("The sky is blue.")]
@@ -259,3 +263,13 @@ def test_the_cli_names_an_unsafe_file_and_exits_2(tmp_path, capsys):
     torch.save({"x": _RunsCode(f"touch {sentinel}")}, tmp_path / "bad.bin")
     assert cli_main(["convert-upstream", str(tmp_path / "bad.bin"), "-o", str(tmp_path / "o.safetensors")]) == 2
     assert "refused" in capsys.readouterr().err and not sentinel.exists()
+
+
+def test_the_smoke_experiment_runs_every_family_on_cpu():
+    from experiments.upstream_smoke import FAMILIES, main
+
+    results = main(["--device", "cpu", "--hidden", "32", "--layers", "2", "--latent", "8", "--blocks", "1",
+                    "--tokens", "48", "--repeats", "1", "--new-tokens", "2"])
+    assert [r["family"] for r in results] == list(FAMILIES)
+    assert {r["model_type"] for r in results} == {"gemma2", "qwen3", "mistral", "llama"}
+    assert all(r["internalize_median_s"] > 0 and r["peak_memory_mb"] > 0 and r["adapter_rank"] > 0 for r in results)
