@@ -240,11 +240,13 @@ def test_memory_answers_with_a_converted_checkpoint_and_its_peft_export_matches(
                      "-o", str(ckpt), "--base-model", str(tiny_model_dir)]) == 0
     assert cli_main(["convert-upstream", str(tmp_path / "pytorch_model.bin"), "-o", str(ckpt),
                      "--base-model", str(tiny_model_dir)]) == 2  # exists: --force needed
-    loaded = Backbone.load(tiny_model_dir, device="cpu")
-    with ParametricMemory(backbone=loaded, checkpoint=str(ckpt), encoder=HashEncoder(), max_new_tokens=4) as memory:
+    # as the README says: the model by the name given to --base-model, the converted checkpoint
+    with ParametricMemory(model=str(tiny_model_dir), checkpoint=str(ckpt), device="cpu", encoder=HashEncoder(),
+                          max_new_tokens=4) as memory:
         memory.add("The special magic number is 4821. The grass is green.", id="magic")
         answer = memory.ask("What is the special magic number?")
         adapter = memory.adapter("magic")
+        loaded = memory.backbone
     assert isinstance(answer.answer, str) and answer.document_ids == ["magic"]
     assert adapter.metadata["arch"] == "upstream_perceiver" and adapter.layers == tuple(range(loaded.num_layers))
     ids, mask = loaded.pad([loaded.chat_prompt("What is the special magic number?")])
