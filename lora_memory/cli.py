@@ -195,14 +195,15 @@ def cmd_ship(args: argparse.Namespace) -> None:
 
 
 def cmd_convert_upstream(args: argparse.Namespace) -> None:
-    from lora_memory.hypernets.upstream import convert_doc2lora
+    from lora_memory.hypernets.upstream import convert_doc2lora, convert_text2lora
 
     out = Path(args.output)
     if Path(args.path).resolve() == out.resolve():
         raise UsageError(f"the output {args.output} would overwrite the input: give another -o file")
     if out.exists() and not args.force:
         raise UsageError(f"the output {args.output} exists: give a new file, or pass --force to replace it")
-    target = convert_doc2lora(args.path, out, base=args.base_model)
+    convert = convert_doc2lora if args.kind == "doc2lora" else convert_text2lora
+    target = convert(args.path, out, base=args.base_model)
     header = read_header(target)
     print(f"converted {args.path} -> {target} ({header['arch']}, for {header['base_model']['name']})")
 
@@ -312,9 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notes", help="what the checkpoint header cannot say (e.g. the runs a warm start continued)")
     p.set_defaults(func=cmd_ship)
 
-    p = sub.add_parser("convert-upstream", help="a Sakana AI Doc-to-LoRA pytorch_model.bin -> our checkpoint "
-                       "(read without running code from the pickle)")
-    p.add_argument("path", help="the upstream file (pytorch_model.bin)")
+    p = sub.add_parser("convert-upstream", help="a Sakana AI Doc-to-LoRA pytorch_model.bin or Text-to-LoRA "
+                       "hypermod.pt -> our checkpoint (read without running code from the pickle)")
+    p.add_argument("path", help="the upstream file: pytorch_model.bin (doc2lora), or hypermod.pt with its "
+                   "args.yaml and adapter_config.json beside it (text2lora)")
+    p.add_argument("--kind", choices=["doc2lora", "text2lora"], default="doc2lora")
     p.add_argument("-o", "--output", required=True, help="the .safetensors checkpoint to write")
     p.add_argument("--base-model", help="directory or cached hub id of the base model (default: the name in "
                    "the file); the backbone you load later must have this name")

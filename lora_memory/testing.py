@@ -255,3 +255,54 @@ def random_upstream_doc2lora(
                     "feature_size": backbone.hidden_size, "num_layers": backbone.num_layers},
         lora={"r": rank, "lora_alpha": lora_alpha, "target_modules": set(modules), "lora_dropout": 0.0},
     )
+
+
+def write_upstream_text2lora(
+    folder: str | os.PathLike, tensors: dict[str, torch.Tensor], args: dict[str, Any], adapter_config: dict[str, Any]
+) -> Path:
+    """A folder laid out as an upstream Text-to-LoRA run: ``hypermod.pt`` (``torch.save`` of the
+    state dict), ``args.yaml`` and ``adapter_config.json``; returns the ``hypermod.pt`` path."""
+    import json
+
+    import yaml
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(dict(tensors), str(folder / "hypermod.pt"))
+    (folder / "args.yaml").write_text(yaml.safe_dump(args), encoding="utf-8")
+    (folder / "adapter_config.json").write_text(json.dumps(adapter_config), encoding="utf-8")
+    return folder / "hypermod.pt"
+
+
+def random_upstream_text2lora(
+    folder: str | os.PathLike, backbone: Backbone, *, seed: int = 0, modules: tuple[str, ...] = ("q_proj", "v_proj"),
+    rank: int = 2, latent: int = 16, head_in: int = 32, lora_alpha: float = 4.0,
+) -> Path:
+    """A random-weight upstream Text-to-LoRA run for ``backbone`` whose descriptions are embedded
+    by the base model itself (upstream's default without ``emb_model``)."""
+    n, h, d = backbone.num_layers, backbone.hidden_size, latent // 2 + 2 * (latent // 4)
+    shapes = {"task_encoder.mlp.0.weight": (latent // 2, h), "task_encoder.mlp.0.bias": (latent // 2,),
+              "task_encoder.mlp.1.weight": (latent // 2,), "task_encoder.mlp.1.bias": (latent // 2,),
+              "layer_depth_encoder.0.weight": (n, latent // 4), "layer_type_encoder.0.weight": (len(modules), latent // 4),
+              "mixer.1.weight": (4 * d, d), "mixer.1.bias": (4 * d,), "mixer.4.weight": (d, 4 * d), "mixer.4.bias": (d,),
+              "mlp3.0.weight": (d,), "mlp3.0.bias": (d,), "mlp3.1.weight": (4 * d, d), "mlp3.1.bias": (4 * d,),
+              "mlp3.4.weight": (head_in, 4 * d), "mlp3.4.bias": (head_in,)}
+    for enc in ("layer_depth_encoder", "layer_type_encoder"):
+        shapes |= {f"{enc}.1.weight": (latent // 4,), f"{enc}.1.bias": (latent // 4,)}
+    for block in ("mlp1", "mlp2"):
+        shapes |= {f"{block}.mlp.0.weight": (d,), f"{block}.mlp.0.bias": (d,), f"{block}.mlp.1.weight": (4 * d, d),
+                   f"{block}.mlp.1.bias": (4 * d,), f"{block}.mlp.4.weight": (d, 4 * d), f"{block}.mlp.4.bias": (d,)}
+    for m in modules:
+        d_in, d_out = backbone.module_shape(m)
+        shapes |= {f"heads.{m}.weight": (rank * (d_in + d_out), head_in), f"heads.{m}.bias": (rank * (d_in + d_out),),
+                   f"AB_offset.A.{m}": (n, rank, d_in), f"AB_offset.B.{m}": (n, d_out, rank)}
+    g = torch.Generator().manual_seed(seed)
+    tensors = {k: torch.randn(s, generator=g) * (0.3 if len(s) > 1 else 0.1) for k, s in shapes.items()}
+    return write_upstream_text2lora(
+        folder, tensors,
+        args={"model_dir": backbone.name, "target_modules": list(modules), "training_task": "sft", "emb_model": "",
+              "use_one_hot_task_emb": False, "shared_AB_head": False, "autoreg_gen": False,
+              "hypernet_latent_size": latent, "head_in_size": head_in},
+        adapter_config={"peft_type": "LORA", "r": rank, "lora_alpha": lora_alpha, "use_rslora": False,
+                        "target_modules": list(modules), "base_model_name_or_path": backbone.name},
+    )

@@ -33,7 +33,12 @@ from lora_memory.hypernets import load_checkpoint
 from lora_memory.hypernets.doc2lora import ChunkFeatures, assemble, encode_chunks
 from lora_memory.hypernets.upstream import convert_doc2lora
 from lora_memory.safe_unpickle import UpstreamRecord, read_torch_archive
-from lora_memory.testing import random_upstream_doc2lora, write_upstream_doc2lora
+from lora_memory.testing import (
+    random_upstream_doc2lora,
+    random_upstream_text2lora,
+    write_upstream_doc2lora,
+    write_upstream_text2lora,
+)
 from tests.test_memory import HashEncoder
 from tests.fixtures.make_upstream_d2l_parity import OUT as FIXTURE
 
@@ -275,3 +280,96 @@ def test_the_smoke_experiment_runs_every_family_on_cpu():
     assert [r["family"] for r in results] == list(FAMILIES)
     assert {r["model_type"] for r in results} == {"gemma2", "qwen3", "mistral", "llama"}
     assert all(r["internalize_median_s"] > 0 and r["peak_memory_mb"] > 0 and r["adapter_rank"] > 0 for r in results)
+
+
+# ---- Text-to-LoRA ---------------------------------------------------------------------------------
+T2L_FIXTURE = FIXTURE.parent / "upstream_t2l_parity.safetensors"
+
+
+def _t2l_fixture():
+    with safe_open(str(T2L_FIXTURE), framework="pt") as f:
+        return json.loads(f.metadata()["config"]), {k: f.get_tensor(k) for k in f.keys()}
+
+
+def test_the_converted_text2lora_reproduces_the_upstream_forward(backbone, tmp_path):
+    from lora_memory.hypernets.upstream import convert_text2lora
+
+    config, tensors = _t2l_fixture()
+    weights = {k.removeprefix("weights."): t for k, t in tensors.items() if k.startswith("weights.")}
+    hypermod = write_upstream_text2lora(
+        tmp_path / "run", weights,
+        args={"model_dir": backbone.name, "target_modules": config["target_modules"], "training_task": "sft",
+              "emb_model": "Alibaba-NLP/gte-large-en-v1.5", "hypernet_latent_size": config["hypernet_latent_size"],
+              "head_in_size": config["head_in_size"]},
+        adapter_config={"r": config["r"], "lora_alpha": config["lora_alpha"], "use_rslora": config["use_rslora"],
+                        "target_modules": config["target_modules"]})
+    net = load_checkpoint(convert_text2lora(hypermod, tmp_path / "t2l.safetensors", base=backbone), backbone, kind="text2lora")
+    assert net.arch == "upstream_mlp" and net.config.encoder == "Alibaba-NLP/gte-large-en-v1.5"
+    with torch.no_grad():
+        out = net(tensors["input.pooled"])
+    for i in range(tensors["input.pooled"].shape[0]):
+        for m in config["target_modules"]:
+            a, b = out.A[m][i], out.B[m][i]
+            assert (a - tensors[f"out.{i}.{m}.A"]).abs().max().item() < TOLERANCE
+            assert (b - net.scale * tensors[f"out.{i}.{m}.B"]).abs().max().item() < TOLERANCE
+            want = tensors[f"out.{i}.{m}.delta_weight"]
+            assert (b @ a - want).abs().max().item() < TOLERANCE * max(1.0, want.abs().max().item())
+    assert net.scale == pytest.approx(config["lora_alpha"] / config["r"] ** 0.5)  # rsLoRA
+    from lora_memory.errors import BackboneError
+    from lora_memory.hypernets import describe_task
+
+    with pytest.raises(BackboneError, match="gte-large"):  # that encoder is not loaded: a named error
+        describe_task(backbone, net, "Reply with one word.")
+
+
+def test_the_description_is_embedded_as_upstream_embeds_it(backbone):
+    from lora_memory.hypernets.encoders import BACKBONE_SPECIAL, make_encoder
+    from lora_memory.hypernets.upstream_text2lora import UpstreamTextToLoRA, UpstreamTextToLoRAConfig
+
+    net = UpstreamTextToLoRA(UpstreamTextToLoRAConfig(), backbone.identity)
+    texts = ["Reply with one word", "Summarise the review in one word: positive or negative."]
+    formatted = [net.description_text(t) for t in texts]
+    assert formatted == ["Reply with one word.", texts[1]]  # add_full_stop
+    ours = make_encoder(BACKBONE_SPECIAL, backbone)(formatted)
+    batch = backbone.tokenizer(formatted, padding=True, return_tensors="pt")  # right padding, special tokens
+    with torch.no_grad():
+        hidden = backbone.model(**batch, output_hidden_states=True).hidden_states[-1]
+    last = batch["attention_mask"].sum(1) - 1  # upstream's last_token_pool
+    assert (ours - hidden[torch.arange(len(texts)), last]).abs().max().item() < 1e-5
+
+
+def test_a_task_adapter_runs_a_converted_text2lora_and_its_peft_export_matches(backbone, tiny_model_dir, tmp_path):
+    from lora_memory import TaskAdapter
+
+    hypermod = random_upstream_text2lora(tmp_path / "run", backbone)
+    ckpt = tmp_path / "t2l.safetensors"
+    assert cli_main(["convert-upstream", str(hypermod), "--kind", "text2lora", "-o", str(ckpt),
+                     "--base-model", str(tiny_model_dir)]) == 0
+    task = TaskAdapter("Reply with one word", model=str(tiny_model_dir), checkpoint=str(ckpt), device="cpu",
+                       max_new_tokens=3)
+    assert isinstance(task("The film was great."), str)
+    adapter = task.adapter
+    loaded = task.backbone
+    assert adapter.metadata["arch"] == "upstream_mlp" and set(adapter.modules) == {"q_proj", "v_proj"}
+    ids, mask = loaded.pad([loaded.chat_prompt("The film was great.")])
+    ours = loaded.forward_logits(ids, mask, AdapterBatch.stack([adapter]))
+    assert (ours - loaded.forward_logits(ids, mask)).abs().max().item() > 1e-3
+    peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32),
+                                           export_peft(adapter, loaded, tmp_path / "peft")).eval()
+    with torch.no_grad():
+        assert (ours - peft_model(input_ids=ids, attention_mask=mask).logits).abs().max().item() < 1e-4
+
+
+def test_text2lora_options_it_does_not_reproduce_are_refused(backbone, tmp_path):
+    import yaml
+
+    from lora_memory.hypernets.upstream import convert_text2lora
+
+    hypermod = random_upstream_text2lora(tmp_path / "run", backbone)
+    args = yaml.safe_load((tmp_path / "run" / "args.yaml").read_text())
+    (tmp_path / "run" / "args.yaml").write_text(yaml.safe_dump({**args, "training_task": "recon"}))
+    with pytest.raises(UpstreamFormatError, match="recon"):
+        convert_text2lora(hypermod, tmp_path / "o.safetensors", base=backbone)
+    (tmp_path / "run" / "args.yaml").unlink()
+    with pytest.raises(UpstreamFormatError, match="args.yaml"):
+        convert_text2lora(hypermod, tmp_path / "o.safetensors", base=backbone)

@@ -16,6 +16,7 @@ from lora_memory.errors import BackboneError
 
 MINILM = "minilm"
 BACKBONE = "backbone"
+BACKBONE_SPECIAL = "backbone_special"  # upstream Text-to-LoRA's default: the tokenizer's special tokens included
 
 
 class DescriptionEncoder(Protocol):
@@ -50,17 +51,23 @@ class MiniLMEncoder:
 
 
 class BackboneEncoder:
-    """The base LLM's own final hidden state at the description's last token (no extra model)."""
+    """The base LLM's own final hidden state at the description's last token (no extra model);
+    ``special_tokens`` tokenizes as upstream Text-to-LoRA does (a BOS first, where the model has one)."""
 
-    name = BACKBONE
-
-    def __init__(self, backbone: Backbone):
+    def __init__(self, backbone: Backbone, special_tokens: bool = False):
         self.backbone = backbone
         self.dim = backbone.hidden_size
+        self.special_tokens = special_tokens
+        self.name = BACKBONE_SPECIAL if special_tokens else BACKBONE
+
+    def _ids(self, text: str) -> list[int]:
+        if self.special_tokens:
+            return self.backbone.tokenizer(text)["input_ids"]
+        return self.backbone.tokenize(text)
 
     @torch.no_grad()
     def __call__(self, texts: Sequence[str]) -> Tensor:
-        ids, mask = self.backbone.pad([self.backbone.tokenize(t) or [self.backbone.tokenizer.pad_token_id] for t in texts])
+        ids, mask = self.backbone.pad([self._ids(t) or [self.backbone.tokenizer.pad_token_id] for t in texts])
         hidden = self.backbone.final_hidden(ids, mask)  # (b, t, hidden)
         last = mask.sum(1) - 1
         return hidden[torch.arange(len(texts)), last].float()
@@ -82,9 +89,12 @@ def make_encoder(name: str, backbone: Backbone) -> DescriptionEncoder:
     """The encoder a Text-to-LoRA config names; MiniLM is loaded once per process and device."""
     if name == MINILM:
         return _shared_minilm(str(backbone.device))
-    if name == BACKBONE:
-        return BackboneEncoder(backbone)
-    raise ValueError(f"unknown description encoder {name!r}; choose {MINILM!r} or {BACKBONE!r}")
+    if name in (BACKBONE, BACKBONE_SPECIAL):
+        return BackboneEncoder(backbone, special_tokens=name == BACKBONE_SPECIAL)
+    raise BackboneError(
+        f"this network embeds descriptions with {name!r}, which lora-memory does not load; it loads "
+        f"{MINILM!r}, {BACKBONE!r} and {BACKBONE_SPECIAL!r}"
+    )
 
 
 def encoder_dim(name: str, hidden_size: int) -> int:

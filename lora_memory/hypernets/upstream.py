@@ -1,15 +1,18 @@
-"""Convert a published Sakana AI Doc-to-LoRA checkpoint (``pytorch_model.bin``) into ours.
+"""Convert published Sakana AI checkpoints into ours: Doc-to-LoRA and Text-to-LoRA.
 
-The upstream file is a ``torch.save`` pickle holding the hypernetwork's tensors, the base model's
-name and its config dataclasses (``HypernetConfig`` with a PEFT ``LoraConfig`` and an
-``AggregatorConfig`` inside; ``CtxEncoderArguments``). It is read by `safe_unpickle` (nothing
-in it runs), its options are checked against what `UpstreamPerceiverDocToLoRA` reproduces, its
-tensors are renamed into that network, and the result is written as one of our safetensors
-checkpoints, for the base model given (whose shapes must agree with the file).
+Doc-to-LoRA's ``pytorch_model.bin`` is a ``torch.save`` pickle holding the hypernetwork's tensors,
+the base model's name and its config dataclasses (``HypernetConfig`` with a PEFT ``LoraConfig``
+and an ``AggregatorConfig`` inside; ``CtxEncoderArguments``). Text-to-LoRA's ``hypermod.pt`` holds
+tensors only; its config is the ``args.yaml`` and ``adapter_config.json`` beside it. Both are read
+by `safe_unpickle` (nothing in them runs), their options are checked against what
+`UpstreamPerceiverDocToLoRA` / `UpstreamTextToLoRA` reproduce, their tensors are renamed into that
+network, and the result is written as one of our safetensors checkpoints, for the base model
+given (whose shapes must agree with the file).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -21,6 +24,7 @@ from torch import Tensor
 from lora_memory.backbone import Backbone, BaseModelIdentity, model_identity
 from lora_memory.errors import BackboneError, BaseModelMismatchError, UpstreamFormatError
 from lora_memory.hypernets.checkpoint import save_checkpoint
+from lora_memory.hypernets.encoders import BACKBONE_SPECIAL
 from lora_memory.hypernets.upstream_perceiver import UpstreamPerceiverConfig, UpstreamPerceiverDocToLoRA
 from lora_memory.safe_unpickle import UpstreamRecord, read_torch_archive
 
@@ -96,14 +100,7 @@ def convert_doc2lora(
     net = UpstreamPerceiverDocToLoRA(config, identity)
     tensors = {k: v for k, v in state.items() if isinstance(v, Tensor)}
     ours = rename_tensors(tensors, config)
-    expected = net.state_dict()
-    wrong = sorted(k for k in expected.keys() | ours.keys()
-                   if k not in ours or k not in expected or ours[k].shape != expected[k].shape)
-    if wrong:
-        shown = ", ".join(f"{k}: ours {tuple(expected[k].shape) if k in expected else None} vs file "
-                          f"{tuple(ours[k].shape) if k in ours else None}" for k in wrong[:4])
-        raise UpstreamFormatError(f"{path}: {len(wrong)} tensors do not fit the upstream network ({shown})")
-    net.load_state_dict({k: v.float() for k, v in ours.items()}, strict=True)
+    _load_exactly(net, ours, path)
     card = {
         "converted_from": {"file": Path(path).name, "format": "SakanaAI/doc-to-lora pytorch_model.bin",
                            "base_model_name_or_path": upstream_name, "license": "MIT (SakanaAI/doc-to-lora)"},
@@ -192,3 +189,92 @@ def rename_tensors(tensors: dict[str, Tensor], config: UpstreamPerceiverConfig) 
         if per_module:
             ours[f"scaler_{which}"] = torch.stack([per_module[m] for m in config.modules if m in per_module])
     return ours
+
+
+# ---- Text-to-LoRA ---------------------------------------------------------------------------------
+_T2L_RENAMES = [
+    (r"^task_encoder\.mlp\.", "task_proj."),
+    (r"^layer_depth_encoder\.", "layer_emb."),
+    (r"^layer_type_encoder\.", "module_emb."),
+    (r"^mixer\.1\.", "mixer.0."),
+    (r"^mixer\.4\.", "mixer.2."),
+    (r"^mlp([12])\.mlp\.([014])\.", lambda m: f"blocks.{int(m[1]) - 1}.{ {'0': 0, '1': 1, '4': 3}[m[2]] }."),
+    (r"^mlp3\.([014])\.", lambda m: f"out.{ {'0': 0, '1': 1, '4': 3}[m[1]] }."),
+    (r"^AB_offset\.A\.", "offset_a."),
+    (r"^AB_offset\.B\.", "offset_b."),
+]
+
+
+def convert_text2lora(
+    path: str | os.PathLike, output: str | os.PathLike, base: Backbone | BaseModelIdentity | str | os.PathLike | None = None
+) -> Path:
+    """Convert an upstream Text-to-LoRA ``hypermod.pt`` (with the ``args.yaml`` and
+    ``adapter_config.json`` upstream keeps in the same folder) into our checkpoint at ``output``.
+
+    The module-type embedding is indexed in the order of ``args.yaml``'s ``target_modules``.
+
+    Raises:
+        UnsafePickleError: ``hypermod.pt`` names anything but tensors and containers.
+        UpstreamFormatError: a missing file, or an option this converter does not reproduce.
+        BaseModelMismatchError: ``base`` does not have the shapes the network was trained for.
+    """
+    import yaml
+
+    from lora_memory.hypernets.upstream_text2lora import UpstreamTextToLoRA, UpstreamTextToLoRAConfig
+
+    path = Path(path)
+    folder = path.parent
+    if "checkpoint" in str(folder):  # upstream keeps the run's args above its checkpoints/it_N/
+        folder = Path(str(folder).split("checkpoint")[0])
+    try:
+        args = yaml.safe_load((folder / "args.yaml").read_text(encoding="utf-8")) or {}
+        peft = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise UpstreamFormatError(f"{path}: upstream keeps args.yaml and adapter_config.json next to "
+                                  f"hypermod.pt; they could not be read from {folder} ({exc})") from exc
+    state = read_torch_archive(path)
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise UpstreamFormatError(f"{path} is not an upstream hypermod.pt (a state dict of tensors)")
+    refused = {k: args.get(k) for k, want in [("training_task", "sft"), ("use_one_hot_task_emb", False),
+                                              ("shared_AB_head", False), ("autoreg_gen", False)]
+               if (args.get(k) or False) != want}
+    if refused:
+        raise UpstreamFormatError(f"{path}: options this converter does not reproduce: {refused}")
+    identity = base_identity(base if base is not None else str(args.get("model_dir", "")))
+    modules = tuple(args.get("target_modules") or peft.get("target_modules") or ())
+    for m in modules:
+        if m not in identity.module_shapes:
+            raise BaseModelMismatchError(f"{path}: module {m} is not in {identity.name!r}")
+    encoder = args.get("emb_model") or BACKBONE_SPECIAL  # no emb_model: the base model, as upstream tokenizes
+    config = UpstreamTextToLoRAConfig(
+        layers=tuple(range(identity.num_layers)), modules=modules, rank=int(peft["r"]),
+        lora_alpha=float(peft["lora_alpha"]), use_rslora=bool(peft.get("use_rslora", False)),
+        latent_size=int(args.get("hypernet_latent_size", 128)), head_in_size=int(args.get("head_in_size", 512)),
+        head_use_bias=all(f"heads.{m}.bias" in state for m in modules), encoder=encoder,
+        embed_dim=int(state["task_encoder.mlp.0.weight"].shape[1]) if "task_encoder.mlp.0.weight" in state else None,
+    )
+    ours = {}
+    for key, value in state.items():
+        key = key.removeprefix("_orig_mod.")
+        if key.startswith(("mean_recon_target.", "std_recon_target.")):
+            continue  # used by reconstruction training only
+        for pattern, repl in _T2L_RENAMES:
+            key = re.sub(pattern, repl, key)
+        ours[key] = value.float()
+    net = UpstreamTextToLoRA(config, identity)
+    _load_exactly(net, ours, path)
+    card = {"converted_from": {"file": path.name, "format": "SakanaAI/text-to-lora hypermod.pt",
+                               "model_dir": args.get("model_dir"), "license": "Apache-2.0 (SakanaAI/text-to-lora)"}}
+    return save_checkpoint(output, net, card=card)
+
+
+def _load_exactly(net: torch.nn.Module, ours: dict[str, Tensor], where: Path | str) -> None:
+    """Load ``ours`` into ``net``, naming the tensors that are missing, extra or of another shape."""
+    expected = net.state_dict()
+    wrong = sorted(k for k in expected.keys() | ours.keys()
+                   if k not in ours or k not in expected or ours[k].shape != expected[k].shape)
+    if wrong:
+        shown = ", ".join(f"{k}: ours {tuple(expected[k].shape) if k in expected else None} vs file "
+                          f"{tuple(ours[k].shape) if k in ours else None}" for k in wrong[:4])
+        raise UpstreamFormatError(f"{where}: {len(wrong)} tensors do not fit the upstream network ({shown})")
+    net.load_state_dict({k: v.float() for k, v in ours.items()}, strict=True)
