@@ -202,8 +202,10 @@ def cmd_convert_upstream(args: argparse.Namespace) -> None:
         raise UsageError(f"the output {args.output} would overwrite the input: give another -o file")
     if out.exists() and not args.force:
         raise UsageError(f"the output {args.output} exists: give a new file, or pass --force to replace it")
-    convert = convert_doc2lora if args.kind == "doc2lora" else convert_text2lora
-    target = convert(args.path, out, base=args.base_model)
+    if args.kind == "doc2lora":
+        target = convert_doc2lora(args.path, out, base=args.base_model)
+    else:
+        target = convert_text2lora(args.path, out, base=args.base_model, description_encoder=args.description_encoder)
     header = read_header(target)
     print(f"converted {args.path} -> {target} ({header['arch']}, for {header['base_model']['name']})")
 
@@ -321,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="the .safetensors checkpoint to write")
     p.add_argument("--base-model", help="directory or cached hub id of the base model (default: the name in "
                    "the file); the backbone you load later must have this name")
+    p.add_argument("--description-encoder", help="text2lora: directory (or cached hub id) of the description "
+                   "encoder, in place of the one args.yaml names (gte-large-en-v1.5 for the published networks)")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.set_defaults(func=cmd_convert_upstream)
 

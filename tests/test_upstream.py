@@ -315,11 +315,43 @@ def test_the_converted_text2lora_reproduces_the_upstream_forward(backbone, tmp_p
             want = tensors[f"out.{i}.{m}.delta_weight"]
             assert (b @ a - want).abs().max().item() < TOLERANCE * max(1.0, want.abs().max().item())
     assert net.scale == pytest.approx(config["lora_alpha"] / config["r"] ** 0.5)  # rsLoRA
+
+
+def test_a_gte_description_encoder_is_read_as_upstream_reads_it(backbone, tmp_path):
+    """Upstream embeds descriptions with gte-large-en-v1.5 ([CLS] state, fp32); a tiny random GTE
+    model saved locally stands in for it (no download), given at conversion time."""
+    from transformers import GteConfig, GteModel
+
     from lora_memory.errors import BackboneError
     from lora_memory.hypernets import describe_task
+    from lora_memory.hypernets.upstream import convert_text2lora
 
-    with pytest.raises(BackboneError, match="gte-large"):  # that encoder is not loaded: a named error
-        describe_task(backbone, net, "Reply with one word.")
+    config, tensors = _t2l_fixture()
+    weights = {k.removeprefix("weights."): t for k, t in tensors.items() if k.startswith("weights.")}
+    hypermod = write_upstream_text2lora(
+        tmp_path / "run", weights,
+        args={"model_dir": backbone.name, "target_modules": config["target_modules"], "training_task": "sft",
+              "emb_model": "Alibaba-NLP/gte-large-en-v1.5", "hypernet_latent_size": config["hypernet_latent_size"],
+              "head_in_size": config["head_in_size"]},
+        adapter_config={"r": config["r"], "lora_alpha": config["lora_alpha"], "use_rslora": config["use_rslora"]})
+    missing = convert_text2lora(hypermod, tmp_path / "missing.safetensors", base=backbone,
+                                description_encoder=str(tmp_path / "no-gte-here"))
+    with pytest.raises(BackboneError, match="no-gte-here"):
+        describe_task(backbone, load_checkpoint(missing, backbone), "Reply with one word.")
+    gte = GteModel(GteConfig(vocab_size=len(backbone.tokenizer), hidden_size=config["emb_dim"], num_hidden_layers=1,
+                             num_attention_heads=2, intermediate_size=40, pad_token_id=backbone.tokenizer.pad_token_id))
+    gte.save_pretrained(tmp_path / "gte-tiny")
+    backbone.tokenizer.save_pretrained(tmp_path / "gte-tiny")
+    net = load_checkpoint(convert_text2lora(hypermod, tmp_path / "t2l.safetensors", base=backbone,
+                                            description_encoder=str(tmp_path / "gte-tiny")), backbone)
+    adapter = describe_task(backbone, net, "Reply with one word")
+    batch = backbone.tokenizer(["Reply with one word."], return_tensors="pt")  # add_full_stop, then [CLS] pooling
+    with torch.no_grad():
+        pooled = gte.eval()(**batch).last_hidden_state[:, 0]
+        want = net(pooled)
+    for m in config["target_modules"]:
+        assert (adapter.A[m] - want.A[m][0]).abs().max().item() < TOLERANCE
+        assert (adapter.B[m] - want.B[m][0]).abs().max().item() < TOLERANCE
 
 
 def test_the_description_is_embedded_as_upstream_embeds_it(backbone):

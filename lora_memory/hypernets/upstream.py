@@ -206,12 +206,15 @@ _T2L_RENAMES = [
 
 
 def convert_text2lora(
-    path: str | os.PathLike, output: str | os.PathLike, base: Backbone | BaseModelIdentity | str | os.PathLike | None = None
+    path: str | os.PathLike, output: str | os.PathLike, base: Backbone | BaseModelIdentity | str | os.PathLike | None = None,
+    description_encoder: str | None = None,
 ) -> Path:
     """Convert an upstream Text-to-LoRA ``hypermod.pt`` (with the ``args.yaml`` and
     ``adapter_config.json`` upstream keeps in the same folder) into our checkpoint at ``output``.
 
     The module-type embedding is indexed in the order of ``args.yaml``'s ``target_modules``.
+    ``description_encoder`` replaces the encoder named in ``args.yaml`` (e.g. a local directory
+    holding ``gte-large-en-v1.5``); it must give embeddings of the same width.
 
     Raises:
         UnsafePickleError: ``hypermod.pt`` names anything but tensors and containers.
@@ -245,7 +248,8 @@ def convert_text2lora(
     for m in modules:
         if m not in identity.module_shapes:
             raise BaseModelMismatchError(f"{path}: module {m} is not in {identity.name!r}")
-    encoder = args.get("emb_model") or BACKBONE_SPECIAL  # no emb_model: the base model, as upstream tokenizes
+    # no emb_model: the base model, tokenized as upstream does
+    encoder = description_encoder or args.get("emb_model") or BACKBONE_SPECIAL
     config = UpstreamTextToLoRAConfig(
         layers=tuple(range(identity.num_layers)), modules=modules, rank=int(peft["r"]),
         lora_alpha=float(peft["lora_alpha"]), use_rslora=bool(peft.get("use_rslora", False)),
