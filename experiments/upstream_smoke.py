@@ -28,8 +28,16 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from transformers import Gemma2Config, Gemma2ForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig
-from transformers import MistralForCausalLM, Qwen3Config, Qwen3ForCausalLM
+from transformers import (
+    Gemma2Config,
+    Gemma2ForCausalLM,
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+)
 
 from lora_memory import Backbone, ParametricMemory
 from lora_memory.hypernets.upstream import convert_doc2lora

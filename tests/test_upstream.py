@@ -39,8 +39,8 @@ from lora_memory.testing import (
     write_upstream_doc2lora,
     write_upstream_text2lora,
 )
-from tests.test_memory import HashEncoder
 from tests.fixtures.make_upstream_d2l_parity import OUT as FIXTURE
+from tests.test_memory import HashEncoder
 
 TOLERANCE = 1e-5
 

@@ -192,14 +192,16 @@ def rename_tensors(tensors: dict[str, Tensor], config: UpstreamPerceiverConfig) 
 
 
 # ---- Text-to-LoRA ---------------------------------------------------------------------------------
+_NO_DROPOUT = {"0": 0, "1": 1, "4": 3}  # LayerNorm, Linear, SiLU, Dropout, Linear -> without the Dropout
 _T2L_RENAMES = [
     (r"^task_encoder\.mlp\.", "task_proj."),
     (r"^layer_depth_encoder\.", "layer_emb."),
     (r"^layer_type_encoder\.", "module_emb."),
     (r"^mixer\.1\.", "mixer.0."),
     (r"^mixer\.4\.", "mixer.2."),
-    (r"^mlp([12])\.mlp\.([014])\.", lambda m: f"blocks.{int(m[1]) - 1}.{ {'0': 0, '1': 1, '4': 3}[m[2]] }."),
-    (r"^mlp3\.([014])\.", lambda m: f"out.{ {'0': 0, '1': 1, '4': 3}[m[1]] }."),
+    # upstream's Sequentials hold dropouts (indices 2, 3, 5...) that ours, for inference, leave out
+    (r"^mlp([12])\.mlp\.([014])\.", lambda m: f"blocks.{int(m[1]) - 1}.{_NO_DROPOUT[m[2]]}."),
+    (r"^mlp3\.([014])\.", lambda m: f"out.{_NO_DROPOUT[m[1]]}."),
     (r"^AB_offset\.A\.", "offset_a."),
     (r"^AB_offset\.B\.", "offset_b."),
 ]
