@@ -238,6 +238,17 @@ def test_options_it_does_not_reproduce_are_refused(backbone, tmp_path):
         convert_doc2lora(tmp_path / "nohead.bin", tmp_path / "o.safetensors", base=backbone)
 
 
+def test_an_older_file_without_the_newer_options_gets_upstreams_defaults(backbone, tmp_path):
+    state = read_torch_archive(random_upstream_doc2lora(tmp_path / "u.bin", backbone, num_pre_head_layers=4))
+    hyper = dict(state["hypernet_config"].fields)
+    agg, lora = dict(hyper.pop("aggregator_config").fields), dict(hyper.pop("lora_config").fields)
+    del hyper["num_pre_head_layers"], hyper["use_bias"]  # upstream's from_state_dict: 4 and True
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    old = write_upstream_doc2lora(tmp_path / "old.bin", backbone.name, tensors, hypernet=hyper, aggregator=agg, lora=lora)
+    net = load_checkpoint(convert_doc2lora(old, tmp_path / "d.safetensors", base=backbone), backbone)
+    assert net.config.num_pre_head_layers == 4 and net.config.use_bias
+
+
 # ---- use -----------------------------------------------------------------------------------------
 def test_memory_answers_with_a_converted_checkpoint_and_its_peft_export_matches(backbone, tiny_model_dir, tmp_path):
     ckpt = tmp_path / "d2l.safetensors"

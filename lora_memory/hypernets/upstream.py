@@ -159,10 +159,15 @@ def upstream_config(state: dict[str, Any], identity: BaseModelIdentity, where: s
         n_latent_queries=int(agg["n_latent_queries"]),
         num_blocks=int(agg["num_blocks"]),
         num_self_attn_per_block=int(agg["num_self_attn_per_block"]),
-        num_pre_head_layers=int(hyper.get("num_pre_head_layers", 4)),
+        # older files lack these; upstream's from_state_dict fills the same defaults
+        num_pre_head_layers=int(_or(hyper.get("num_pre_head_layers"), 4)),
         per_layer_processing=bool(hyper.get("per_layer_processing")),
-        use_bias=bool(hyper.get("use_bias", True)),
+        use_bias=bool(_or(hyper.get("use_bias"), True)),
     )
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 def rename_tensors(tensors: dict[str, Tensor], config: UpstreamPerceiverConfig) -> dict[str, Tensor]:
