@@ -213,6 +213,26 @@ def test_features_are_what_the_upstream_context_encoder_returns(family, tmp_path
         assert (a[keep] - b[keep]).abs().max().item() < 1e-5, f"layer {layer}"
 
 
+def test_a_chunk_is_read_inside_a_chat_turn_as_upstream_tokenizes_it(tmp_path, monkeypatch):
+    from lora_memory.testing import make_tiny_backbone
+
+    backbone = make_tiny_backbone()
+    net = load_checkpoint(convert_doc2lora(random_upstream_doc2lora(tmp_path / "u.bin", backbone),
+                                           tmp_path / "d.safetensors", base=backbone), backbone)
+    text = "The special magic number is 4821."
+    features = encode_chunks(backbone, net, [backbone.tokenize(text)])
+    wrapped = backbone.tokenizer.apply_chat_template(
+        [{"role": "system", "content": ""}, {"role": "user", "content": text}], add_generation_prompt=True,
+        tokenize=True, return_dict=True)["input_ids"]  # upstream's tokenize_ctx_text
+    assert features.input_ids[0].tolist() == list(wrapped)
+    # a template without a system turn (gemma-2's own) gets the chunk alone in the user turn
+    monkeypatch.setattr(backbone.tokenizer, "chat_template",  # the tokenizer is shared: restored after the test
+                        "{% if messages[0]['role'] == 'system' %}{{ raise_exception('no system') }}{% endif %}"
+                        "{% for m in messages %}<|im_start|>{{ m['content'] }}<|im_end|>{% endfor %}")
+    ids = net.chunk_prompt(backbone, backbone.tokenize(text))
+    assert ids == backbone.chat_prompt(text) and len(ids) > len(backbone.tokenize(text))
+
+
 # ---- refusals ----------------------------------------------------------------------------------
 def test_options_it_does_not_reproduce_are_refused(backbone, tmp_path):
     path = _upstream_file(tmp_path / "u.bin", backbone, "published")

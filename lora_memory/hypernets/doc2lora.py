@@ -98,6 +98,11 @@ class DocToLoRA(Hypernetwork):
         """A context-independent LoRA appended once per document, or None."""
         return None
 
+    def chunk_prompt(self, backbone: Backbone, ids: Sequence[int]) -> list[int]:
+        """The token ids the backbone reads for a chunk: the chunk itself, unless an architecture
+        was trained on chunks wrapped in something (a chat turn, upstream)."""
+        return list(ids)
+
 
 def encode_chunks(
     backbone: Backbone, hypernet: DocToLoRA, chunks: Sequence[Sequence[int]], surprise: bool = True
@@ -106,7 +111,7 @@ def encode_chunks(
     ``surprise=False`` leaves out the next-token surprise even where the network asks for it."""
     request = hypernet.feature_request()
     request = dataclasses.replace(request, next_nll=request.next_nll and surprise)
-    ids, mask = backbone.pad(chunks, side="right")
+    ids, mask = backbone.pad([hypernet.chunk_prompt(backbone, c) for c in chunks], side="right")
     blocks = request.blocks | request.normed_blocks
     capture = backbone.capture(ids, mask, blocks=blocks, modules=request.modules, final=request.next_nll)
     normed = {layer: backbone.final_norm(capture.block_inputs[layer]) for layer in request.normed_blocks}

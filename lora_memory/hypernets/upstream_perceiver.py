@@ -14,6 +14,8 @@ gives the same adapters. What the released network does, per chunk:
   ``modules * rank`` latents per layer;
 * residual MLP blocks (per layer or shared), L2 normalisation, then one head per layer emits a
   row of A followed by a row of B for every rank, scaled per rank by ``scaler_A`` / ``scaler_B``;
+* a chunk is read as upstream's ``tokenize_ctx_text`` writes it: a chat turn (empty system turn,
+  the chunk as the user's message, the assistant's turn opened);
 * a context-free bias LoRA is appended once per document, after the chunks;
 * the update is ``lora_alpha * x A^T B``: alpha applied directly, not divided by the rank.
 """
@@ -21,6 +23,7 @@ gives the same adapters. What the released network does, per chunk:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -28,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lora_memory.adapter import AdapterBatch
-from lora_memory.backbone import BaseModelIdentity
+from lora_memory.backbone import Backbone, BaseModelIdentity
 from lora_memory.config import ConfigMixin
 from lora_memory.hypernets.doc2lora import ChunkFeatures, DocToLoRA, FeatureRequest
 from lora_memory.hypernets.layers import SwiGLU
@@ -56,6 +59,7 @@ class UpstreamPerceiverConfig(ConfigMixin):
         per_layer_processing: those blocks hold one set of weights per layer [same].
         use_bias: append the context-free bias LoRA [use_bias].
         chunk_tokens: tokens per chunk at inference.
+        chat_chunks: read each chunk inside a chat turn, as upstream trained it.
     """
 
     layers: tuple[int, ...] = field(default_factory=tuple)
@@ -73,6 +77,7 @@ class UpstreamPerceiverConfig(ConfigMixin):
     per_layer_processing: bool = True
     use_bias: bool = True
     chunk_tokens: int = 512
+    chat_chunks: bool = True
 
 
 class ResamplerLayer(nn.Module):
@@ -176,6 +181,17 @@ class UpstreamPerceiverDocToLoRA(DocToLoRA):
     @property
     def target(self) -> str:
         return self.config.modules[0]
+
+    def chunk_prompt(self, backbone: Backbone, ids: Sequence[int]) -> list[int]:
+        if not self.config.chat_chunks:
+            return list(ids)
+        from jinja2 import TemplateError  # what chat templates raise; jinja2 comes with them
+
+        text = backbone.tokenizer.decode(list(ids)).strip()
+        try:
+            return backbone.chat_prompt(text, system="")
+        except TemplateError:  # a template without a system turn (gemma's own): the chunk alone in the user turn
+            return backbone.chat_prompt(text)
 
     def feature_request(self) -> FeatureRequest:
         *inner, last = self.layers
