@@ -87,6 +87,22 @@ class _Storage:
     dtype: torch.dtype
 
 
+class _Callable:
+    """A table entry handed to the pickle: callable, but its attributes cannot be rewritten (BUILD
+    on a plain function could replace its defaults for every later load in the process)."""
+
+    __slots__ = ("_fn",)
+
+    def __init__(self, fn: Callable[..., Any]):
+        object.__setattr__(self, "_fn", fn)
+
+    def __call__(self, *args: Any) -> Any:
+        return self._fn(*args)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise UnsafePickleError(f"the file tries to set {name!r} on {self._fn.__name__}")
+
+
 def _record_class(qualname: str) -> type[UpstreamRecord]:
     """A subclass per upstream name, so the pickle's NEWOBJ (``cls.__new__(cls)``) makes a record."""
 
@@ -98,13 +114,13 @@ def _record_class(qualname: str) -> type[UpstreamRecord]:
     return type(qualname.rsplit(".", 1)[-1], (UpstreamRecord,), {"__new__": new})
 
 
-def _enum_value(qualname: str) -> Callable[[Any], Any]:
+def _enum_value(qualname: str) -> _Callable:
     def value(v: Any) -> Any:
         if not isinstance(v, str | int):
             raise UnsafePickleError(f"the pickled {qualname} member has a value of type {type(v).__name__}")
         return v
 
-    return value
+    return _Callable(value)
 
 
 def _rebuild_tensor(storage: Any, offset: int, size: Any, stride: Any, requires_grad: Any = False,
@@ -127,13 +143,17 @@ def _set(items: Any = ()) -> set:
     return set(items)
 
 
-_FUNCTIONS: dict[str, Any] = {
-    "torch._utils._rebuild_tensor_v2": _rebuild_tensor,
-    "torch._utils._rebuild_tensor": _rebuild_tensor,
-    "torch._utils._rebuild_parameter": _rebuild_parameter,
-    "collections.OrderedDict": collections.OrderedDict,
-    "builtins.set": _set,
-    "builtins.frozenset": _set,
+def _ordered_dict(items: Any = ()) -> collections.OrderedDict:
+    return collections.OrderedDict(items)
+
+
+_FUNCTIONS: dict[str, _Callable] = {
+    "torch._utils._rebuild_tensor_v2": _Callable(_rebuild_tensor),
+    "torch._utils._rebuild_tensor": _Callable(_rebuild_tensor),
+    "torch._utils._rebuild_parameter": _Callable(_rebuild_parameter),
+    "collections.OrderedDict": _Callable(_ordered_dict),
+    "builtins.set": _Callable(_set),
+    "builtins.frozenset": _Callable(_set),
 }
 
 

@@ -121,6 +121,20 @@ def test_a_record_with_constructor_arguments_or_a_foreign_persistent_id_is_refus
         read_torch_archive(_zip_with_pickle(tmp_path / "b.bin", buf.getvalue()))
 
 
+@pytest.mark.parametrize("target", ["torch._utils\n_rebuild_parameter", "ctx_to_lora.configs\nCtxEncoderArguments"])
+def test_a_pickle_cannot_rewrite_what_the_table_hands_it(tmp_path, target):
+    """BUILD with slot state on a callable from the table would set its attributes (say, a
+    function's defaults, for every later load in the process): refused (a record class fails on
+    its own ``__setstate__``)."""
+    from lora_memory import safe_unpickle
+
+    before = safe_unpickle._rebuild_parameter.__defaults__
+    build = (b"\x80\x02c" + target.encode() + b"\nN}X\x0c\x00\x00\x00__defaults__K\x01\x85s\x86b.")
+    with pytest.raises(CheckpointError):
+        read_torch_archive(_zip_with_pickle(tmp_path / "build.bin", build))
+    assert safe_unpickle._rebuild_parameter.__defaults__ == before
+
+
 def test_files_that_are_not_torch_archives_are_named_errors(tmp_path):
     raw = tmp_path / "legacy.bin"
     raw.write_bytes(pickle.dumps(_RunsCode(f"touch {tmp_path / 'pwned'}")))  # a bare pickle (pre-1.6 format)
