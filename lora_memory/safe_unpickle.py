@@ -160,7 +160,7 @@ _FUNCTIONS: dict[str, _Callable] = {
 class _RestrictedUnpickler(pickle.Unpickler):
     """Answers ``find_class`` from the tables above; storages come from the archive's raw files."""
 
-    def __init__(self, data: bytes, storages: Callable[[str], bytes]):
+    def __init__(self, data: bytes, storages: Callable[[str, int], bytes]):
         super().__init__(io.BytesIO(data))
         self._storages = storages
         self._records: dict[str, type[UpstreamRecord]] = {}
@@ -186,9 +186,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], torch.dtype)):
             raise UnsafePickleError(f"the file refers to an unknown persistent object {pid!r:.80}")
         _, dtype, key, _location, numel = pid  # every tensor is rebuilt on the CPU
-        raw = self._storages(str(key))
-        if len(raw) != int(numel) * dtype.itemsize:
-            raise CheckpointError(f"storage {key} holds {len(raw)} bytes, not {numel} x {dtype}")
+        raw = self._storages(str(key), int(numel) * dtype.itemsize)
         data = torch.UntypedStorage.from_buffer(raw, dtype=torch.uint8) if raw else torch.UntypedStorage(0)
         return _Storage(data, dtype)
 
@@ -210,11 +208,16 @@ def read_torch_archive(path: str | os.PathLike) -> Any:
                 raise CheckpointError(f"{path} is a zip file but not a torch.save archive (no single */data.pkl)")
             prefix = pickles[0][: -len("data.pkl")]
 
-            def storage(key: str) -> bytes:
+            def storage(key: str, size: int) -> bytes:
+                """The raw bytes of one storage, checked against its declared size before reading (a
+                compressed entry cannot unpack into more than the tensor it claims to be)."""
                 try:
-                    return archive.read(f"{prefix}data/{key}")
+                    info = archive.getinfo(f"{prefix}data/{key}")
                 except KeyError as exc:
                     raise CheckpointError(f"{path}: storage {key!r} is missing from the archive") from exc
+                if info.file_size != size:
+                    raise CheckpointError(f"{path}: storage {key} holds {info.file_size} bytes, not the {size} declared")
+                return archive.read(info)
 
             try:
                 return _RestrictedUnpickler(archive.read(pickles[0]), storage).load()

@@ -135,6 +135,18 @@ def test_a_pickle_cannot_rewrite_what_the_table_hands_it(tmp_path, target):
     assert safe_unpickle._rebuild_parameter.__defaults__ == before
 
 
+def test_a_storage_of_another_size_than_declared_is_refused_before_it_is_read(tmp_path):
+    torch.save({"w": torch.ones(4)}, tmp_path / "ok.bin")
+    with zipfile.ZipFile(tmp_path / "ok.bin") as src, zipfile.ZipFile(tmp_path / "bad.bin", "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            # a storage that unpacks to far more than the 16 bytes its tensor declares
+            dst.writestr(info.filename, b"\0" * 10**6 if info.filename.endswith("data/0") else data,
+                         compress_type=zipfile.ZIP_DEFLATED)
+    with pytest.raises(CheckpointError, match="not the 16 declared"):
+        read_torch_archive(tmp_path / "bad.bin")
+
+
 def test_files_that_are_not_torch_archives_are_named_errors(tmp_path):
     raw = tmp_path / "legacy.bin"
     raw.write_bytes(pickle.dumps(_RunsCode(f"touch {tmp_path / 'pwned'}")))  # a bare pickle (pre-1.6 format)
