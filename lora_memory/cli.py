@@ -27,6 +27,8 @@ from lora_memory.files import read_regular
 from lora_memory.generation import answer, in_context_question
 from lora_memory.hypernets import (
     card_path,
+    convert_doc2lora,
+    convert_text2lora,
     describe_task,
     internalize,
     load_checkpoint,
@@ -195,8 +197,6 @@ def cmd_ship(args: argparse.Namespace) -> None:
 
 
 def cmd_convert_upstream(args: argparse.Namespace) -> None:
-    from lora_memory.hypernets.upstream import convert_doc2lora, convert_text2lora
-
     out = Path(args.output)
     if Path(args.path).resolve() == out.resolve():
         raise UsageError(f"the output {args.output} would overwrite the input: give another -o file")
@@ -319,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "hypermod.pt -> our checkpoint (read without running code from the pickle)")
     p.add_argument("path", help="the upstream file: pytorch_model.bin (doc2lora), or hypermod.pt with its "
                    "args.yaml and adapter_config.json beside it (text2lora)")
-    p.add_argument("--kind", choices=["doc2lora", "text2lora"], default="doc2lora")
+    p.add_argument("--kind", choices=["doc2lora", "text2lora"], default="doc2lora",
+                   help="which upstream network the file holds (default: doc2lora)")
     p.add_argument("-o", "--output", required=True, help="the .safetensors checkpoint to write")
     p.add_argument("--base-model", help="directory or cached hub id of the base model (default: the name in "
                    "the file); the backbone you load later must have this name")
