@@ -22,6 +22,8 @@ from lora_memory.errors import (
     ReadOnlyStoreError,
     StoreBusyError,
     StoreError,
+    UnsafePickleError,
+    UpstreamFormatError,
 )
 from lora_memory.generation import answer, generate
 from lora_memory.hypernets import (
@@ -29,6 +31,8 @@ from lora_memory.hypernets import (
     TextToLoRA,
     describe_task,
     internalize,
+    convert_doc2lora,
+    convert_text2lora,
     load_checkpoint,
     load_default,
     save_checkpoint,
@@ -67,8 +71,12 @@ __all__ = [
     "StoredDocument",
     "TaskAdapter",
     "TextToLoRA",
+    "UnsafePickleError",
+    "UpstreamFormatError",
     "answer",
     "concat_adapters",
+    "convert_doc2lora",
+    "convert_text2lora",
     "describe_task",
     "export_peft",
     "generate",

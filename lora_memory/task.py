@@ -17,7 +17,7 @@ from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
 from lora_memory.errors import DocumentError, QuestionError, require_text
 from lora_memory.generation import aiterate, generate, stream_generate
-from lora_memory.hypernets.text2lora import TextToLoRA, describe_task
+from lora_memory.hypernets.text2lora import TaskHypernetwork, describe_task
 from lora_memory.loading import LazyModels
 from lora_memory.peft_io import export_peft
 
@@ -45,7 +45,7 @@ class TaskAdapter:
         *,
         backbone: Backbone | None = None,
         model: str | None = None,
-        text2lora: TextToLoRA | None = None,
+        text2lora: TaskHypernetwork | None = None,
         checkpoint: str | None = None,
         max_new_tokens: int = 64,
         device: str | None = None,

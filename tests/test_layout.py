@@ -27,6 +27,7 @@ LAYERS = {
     "lora_memory.chunking": 1,
     "lora_memory.adapter": 1,
     "lora_memory.embedded": 1,
+    "lora_memory.safe_unpickle": 1,
     # 2: the frozen backbone and what runs on it
     "lora_memory.injection": 2,
     "lora_memory.backbone": 2,

@@ -45,6 +45,8 @@ class ChunkFeatures:
         next_mask: ``(chunks, tokens)``, 1 where a next token exists inside the chunk.
         next_nll: ``(chunks, tokens)``, the backbone's surprise at the next token (nats; 0 where
             there is none), when the architecture asks for it; else None.
+        normed_block_inputs: layer -> the block's input through the model's final norm, for the
+            layers an architecture asks for (upstream Doc-to-LoRA reads the last one so).
     """
 
     input_ids: Tensor
@@ -54,16 +56,19 @@ class ChunkFeatures:
     next_embeddings: Tensor
     next_mask: Tensor
     next_nll: Tensor | None = None
+    normed_block_inputs: dict[int, Tensor] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class FeatureRequest:
     """Which activations an architecture reads (captured in one early-exit forward pass);
-    ``next_nll`` runs the pass to the end for the backbone's surprise at every next token."""
+    ``next_nll`` runs the pass to the end for the backbone's surprise at every next token;
+    ``normed_blocks`` also passes those blocks' inputs through the model's final norm."""
 
     blocks: frozenset[int] = frozenset()
     modules: frozenset[tuple[int, str]] = frozenset()
     next_nll: bool = False
+    normed_blocks: frozenset[int] = frozenset()
 
 
 class DocToLoRA(Hypernetwork):
@@ -93,6 +98,11 @@ class DocToLoRA(Hypernetwork):
         """A context-independent LoRA appended once per document, or None."""
         return None
 
+    def chunk_prompt(self, backbone: Backbone, ids: Sequence[int]) -> list[int]:
+        """The token ids the backbone reads for a chunk: the chunk itself, unless an architecture
+        was trained on chunks wrapped in something (a chat turn, upstream)."""
+        return list(ids)
+
 
 def encode_chunks(
     backbone: Backbone, hypernet: DocToLoRA, chunks: Sequence[Sequence[int]], surprise: bool = True
@@ -101,15 +111,17 @@ def encode_chunks(
     ``surprise=False`` leaves out the next-token surprise even where the network asks for it."""
     request = hypernet.feature_request()
     request = dataclasses.replace(request, next_nll=request.next_nll and surprise)
-    ids, mask = backbone.pad(chunks, side="right")
-    capture = backbone.capture(ids, mask, blocks=request.blocks, modules=request.modules, final=request.next_nll)
+    ids, mask = backbone.pad([hypernet.chunk_prompt(backbone, c) for c in chunks], side="right")
+    blocks = request.blocks | request.normed_blocks
+    capture = backbone.capture(ids, mask, blocks=blocks, modules=request.modules, final=request.next_nll)
+    normed = {layer: backbone.final_norm(capture.block_inputs[layer]) for layer in request.normed_blocks}
     with torch.no_grad():
         next_ids = torch.roll(ids, -1, dims=1)
         next_mask = torch.roll(mask, -1, dims=1) * mask
         next_mask[:, -1] = 0
         next_emb = backbone.token_embeddings(next_ids) * next_mask.unsqueeze(-1).to(backbone.dtype)
         nll = backbone.next_token_nll(capture.final_hidden, ids) * next_mask if request.next_nll else None
-    return ChunkFeatures(ids, mask, capture.block_inputs, capture.module_inputs, next_emb, next_mask, nll)
+    return ChunkFeatures(ids, mask, capture.block_inputs, capture.module_inputs, next_emb, next_mask, nll, normed)
 
 
 def chunk_adapters(
