@@ -9,6 +9,7 @@ answers). Five ways to answer each question, all under the memory's chat prompt:
 * ``task``: the format's adapter alone (no document: the answer cannot be known);
 * ``combined``: both adapters by rank concatenation (`TaskAdapter.combined_with`, what
   ``ParametricMemory.ask(..., task=...)`` does);
+* ``combined, task x0.5``: the same with the task's update halved (is the task adapter too strong?);
 * ``document+format text``: the document's adapter, the format written after the question;
 * ``both as text``: the document and the format in the prompt, no adapter.
 
@@ -22,6 +23,7 @@ document adapter":
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from lora_memory.adapter import LoraAdapter
+from lora_memory.adapter import LoraAdapter, combine_adapters
 from lora_memory.backbone import Backbone
 from lora_memory.data.synthetic import fact_sample
 from lora_memory.evaluation.qa import exact_match
@@ -39,7 +41,8 @@ from lora_memory.hypernets.doc2lora import internalize
 from lora_memory.task import TaskAdapter
 
 SECTIONS = ("Composition: a task adapter with a document adapter",)
-METHODS = ("document", "task", "combined", "document+format text", "both as text")
+METHODS = ("document", "task", "combined", "combined, task x0.5", "document+format text", "both as text")
+TASK_SCALE = 0.5
 
 
 @dataclass(frozen=True)
@@ -78,11 +81,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     for fmt in SETS:
         rows = [(s, qa) for s in samples for qa in s.qas if fmt.keeps(qa.answer)][: args.per_set]
         task = TaskAdapter(fmt.description, backbone=backbone)
+        weaker = dataclasses.replace(task.adapter, scale=task.adapter.scale * TASK_SCALE)
         docs = {s.document: internalize(backbone, d2l, s.document) for s, _ in tqdm(rows, desc=f"{fmt.name}: documents")}
         runs: dict[str, tuple[list[str], list[LoraAdapter | None]]] = {
             "document": ([q.question for _, q in rows], [docs[s.document] for s, _ in rows]),
             "task": ([q.question for _, q in rows], [task.adapter] * len(rows)),
             "combined": ([q.question for _, q in rows], [task.combined_with(docs[s.document]) for s, _ in rows]),
+            "combined, task x0.5": ([q.question for _, q in rows],
+                                    [combine_adapters([weaker, docs[s.document]]) for s, _ in rows]),
             "document+format text": ([f"{q.question} {fmt.description}" for _, q in rows],
                                      [docs[s.document] for s, _ in rows]),
             "both as text": ([f"{in_context_question(s.document, q.question)} {fmt.description}" for s, q in rows],

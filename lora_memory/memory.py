@@ -361,7 +361,8 @@ class ParametricMemory:
         """Answer with the adapters of the ``k`` best-matching documents (the text is not in the prompt).
 
         ``task`` (a `TaskAdapter`, e.g. "Answer in one word.") adds its adapter to the documents'
-        by rank concatenation, so the reply takes the task's form (BENCHMARKS.md, "Composition").
+        by rank concatenation, to ask the reply in the task's form (measured with the shipped
+        networks in BENCHMARKS.md, "Composition: a task adapter with a document adapter").
         """
         return self.ask_batch([question], k=k, max_new_tokens=max_new_tokens, task=task)[0]
 
