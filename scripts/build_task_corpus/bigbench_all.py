@@ -115,7 +115,8 @@ def _skill(description: str) -> str:
     """The task's own description as a clause: first sentence, no final period, lower-case start."""
     text = " ".join(description.split())
     first = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0].rstrip(".!? ")
-    return first[:1].lower() + first[1:] if first[:2] != first[:2].upper() else first
+    word = first.split()[0] if first.split() else ""
+    return first if len(word) > 1 and word.isupper() else first[:1].lower() + first[1:]  # keep "LCS ..."
 
 
 GIVEN = {
