@@ -82,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows = [(s, qa) for s in samples for qa in s.qas if fmt.keeps(qa.answer)][: args.per_set]
         task = TaskAdapter(fmt.description, backbone=backbone)
         weaker = dataclasses.replace(task.adapter, scale=task.adapter.scale * TASK_SCALE)
-        docs = {s.document: internalize(backbone, d2l, s.document) for s, _ in tqdm(rows, desc=f"{fmt.name}: documents")}
+        docs = {s.document: internalize(backbone, d2l, s.document)
+                for s, _ in tqdm(rows, desc=f"{fmt.name}: documents")}
         runs: dict[str, tuple[list[str], list[LoraAdapter | None]]] = {
             "document": ([q.question for _, q in rows], [docs[s.document] for s, _ in rows]),
             "task": ([q.question for _, q in rows], [task.adapter] * len(rows)),

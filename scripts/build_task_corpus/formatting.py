@@ -65,7 +65,8 @@ def _(rng, part):
 
 
 @proc("upper_case_text", (
-    "rewrite the text in upper case", "put every letter of the text in capitals", "shout the text back in capital letters",
+    "rewrite the text in upper case", "put every letter of the text in capitals",
+    "shout the text back in capital letters",
     "convert the whole text to uppercase", "write the text again using only capital letters",
     "repeat the text in all caps",
 ), SENT, answer="the text in upper case", registry=FORMATTING, formats=(
@@ -214,7 +215,8 @@ def _(rng, part):
     year = rng.randint(1500, 2030)
     name, place = made_up_words(rng, part, 2)
     frame = rng.choice((
-        "{n} founded the town of {p} in {y}.", "In {y}, {n} moved to {p}.", "The bridge at {p} was built in {y} by {n}.",
+        "{n} founded the town of {p} in {y}.", "In {y}, {n} moved to {p}.",
+        "The bridge at {p} was built in {y} by {n}.",
         "{n} was born in {p} in the year {y}.", "Back in {y} the people of {p} elected {n}.",
     ))
     return frame.format(n=name.capitalize(), p=place.capitalize(), y=year), str(year)
