@@ -5,7 +5,7 @@ Text-to-LoRA hypernetwork, each in one forward pass; questions then run with the
 instead of the document in the prompt.
 """
 
-from lora_memory.adapter import AdapterBatch, LoraAdapter, concat_adapters
+from lora_memory.adapter import AdapterBatch, LoraAdapter, combine_adapters, concat_adapters
 from lora_memory.adapter_io import load_adapter, save_adapter
 from lora_memory.backbone import Backbone, BaseModelIdentity
 from lora_memory.errors import (
@@ -74,6 +74,7 @@ __all__ = [
     "UnsafePickleError",
     "UpstreamFormatError",
     "answer",
+    "combine_adapters",
     "concat_adapters",
     "convert_doc2lora",
     "convert_text2lora",

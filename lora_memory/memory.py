@@ -31,6 +31,7 @@ from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.loading import LazyModels
 from lora_memory.router import Encoder, QuestionLikelihood, Router
 from lora_memory.store import DEFAULT_BUSY_TIMEOUT, Store, StoredDocument, check_metadata, validate_id
+from lora_memory.task import TaskAdapter
 
 
 @dataclass(frozen=True)
@@ -354,14 +355,29 @@ class ParametricMemory:
         return self._router
 
     # ---- answering -------------------------------------------------------------------------
-    def ask(self, question: str, *, k: int | None = None, max_new_tokens: int | None = None) -> MemoryAnswer:
-        """Answer with the adapters of the ``k`` best-matching documents (the text is not in the prompt)."""
-        return self.ask_batch([question], k=k, max_new_tokens=max_new_tokens)[0]
+    def ask(
+        self, question: str, *, k: int | None = None, max_new_tokens: int | None = None, task: TaskAdapter | None = None
+    ) -> MemoryAnswer:
+        """Answer with the adapters of the ``k`` best-matching documents (the text is not in the prompt).
+
+        ``task`` (a `TaskAdapter`, e.g. "Answer in one word.") adds its adapter to the documents'
+        by rank concatenation, to ask the reply in the task's form (measured with the shipped
+        networks in BENCHMARKS.md, "Composition: a task adapter with a document adapter").
+        """
+        return self.ask_batch([question], k=k, max_new_tokens=max_new_tokens, task=task)[0]
 
     def ask_batch(
-        self, questions: Sequence[str], *, k: int | None = None, max_new_tokens: int | None = None
+        self,
+        questions: Sequence[str],
+        *,
+        k: int | None = None,
+        max_new_tokens: int | None = None,
+        task: TaskAdapter | None = None,
     ) -> list[MemoryAnswer]:
-        """Answer several questions in ONE batched generation, each with its own adapters."""
+        """Answer several questions in ONE batched generation, each with its own adapters (and
+        ``task``'s, as in `ask`)."""
+        if task is not None and not isinstance(task, TaskAdapter):
+            raise QuestionError(f"task must be a TaskAdapter, got {type(task).__name__}")
         if isinstance(questions, (str, bytes)) or not isinstance(questions, Sequence):
             raise QuestionError(f"ask_batch takes a list of questions, got {type(questions).__name__}; use ask for one")
         if not questions:
@@ -369,9 +385,10 @@ class ParametricMemory:
         max_new_tokens = self.max_new_tokens if max_new_tokens is None else max_new_tokens
         prompts = self._check_questions(questions, max_new_tokens)  # before routing: it costs backbone passes
         routes = self._route_many(questions, k, checked=True)
-        answers = generate(
-            self.backbone, prompts, [self._routed_adapter(r) for r in routes], max_new_tokens=max_new_tokens
-        )
+        adapters = [self._routed_adapter(r) for r in routes]
+        if task is not None:
+            adapters = [task.combined_with(a) for a in adapters]
+        answers = generate(self.backbone, prompts, adapters, max_new_tokens=max_new_tokens)
         return [
             MemoryAnswer(text, [doc_id for doc_id, _ in r], [score for _, score in r])
             for text, r in zip(answers, routes, strict=True)

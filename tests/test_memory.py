@@ -19,6 +19,8 @@ from lora_memory import (
     QuestionError,
     Router,
     StoreError,
+    TaskAdapter,
+    combine_adapters,
     generate,
 )
 from lora_memory.hypernets import fresh
@@ -335,3 +337,20 @@ def test_minilm_router_on_short_texts(backbone):
 def test_a_failed_stream_raises_instead_of_hanging(full):
     with pytest.raises(DocumentError, match="window"):
         "".join(full.stream("word " * 600))
+
+
+def test_ask_with_a_task_adds_its_adapter_to_the_documents(full, lively):
+    net = fresh("text2lora", lively, encoder="backbone")
+    with torch.no_grad():
+        for head in net.heads.values():
+            head.weight.normal_(std=0.05)  # a fresh network's B is zero: the adapter would change nothing
+    task = TaskAdapter("Answer in one word.", backbone=lively, text2lora=net)
+    questions = [question(n) for n in NAMES[:3]]
+    routes = [full.route(q) for q in questions]
+    both = [combine_adapters([task.adapter, full.adapter(*(d for d, _ in r))]) for r in routes]
+    expected = generate(lively, [lively.chat_prompt(q) for q in questions], both, max_new_tokens=6)
+    assert [a.answer for a in full.ask_batch(questions, task=task)] == expected
+    assert full.ask(questions[0], task=task).answer == expected[0]
+    assert expected != [full.ask(q).answer for q in questions]  # the task's adapter matters
+    with pytest.raises(QuestionError, match="TaskAdapter"):
+        full.ask(questions[0], task="Answer in one word.")
