@@ -37,7 +37,7 @@ from lora_memory.memory import MemoryAnswer, ParametricMemory
 from lora_memory.passages import split_passages
 from lora_memory.peft_io import export_peft, import_peft
 from lora_memory.router import Router
-from lora_memory.store import StoredDocument
+from lora_memory.store import StoredDocument, StoredSegment
 from lora_memory.task import TaskAdapter
 
 __version__ = "0.1.0"
@@ -65,6 +65,7 @@ __all__ = [
     "StoreBusyError",
     "StoreError",
     "StoredDocument",
+    "StoredSegment",
     "TaskAdapter",
     "TextToLoRA",
     "answer",
