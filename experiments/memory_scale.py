@@ -9,11 +9,17 @@ in turn: an adapter's content does not change what routing, the store or generat
 ``--questions`` cloze questions about stored documents are asked one by one (`ask`: route over
 every segment's embedding, rerank 3, generate ``--new-tokens``): the first question, which embeds
 every segment once, is timed apart; p50/p95 over the rest, also for `route_segments` alone.
-Peak RSS is the process's (run one size per process). Figures in BENCHMARKS.md ("A memory of many
-documents"):
+Peak RSS is the process's (run one size per process).
+
+``--routing-only`` measures what grows with the memory's size and nothing else: documents are
+written with a one-row adapter (held-out summaries, then training ones past the 896 held out),
+segments are embedded by a hashed bag of words (384 dims, like
+MiniLM's) and `route_segments` runs without reranking, for each of ``--sizes``; the question's
+embedding, the reranker (3 candidates) and generation cost the same at any size. Figures in
+BENCHMARKS.md ("A memory of many documents"):
 
     OMP_NUM_THREADS=2 python -m experiments.memory_scale --documents 100
-    OMP_NUM_THREADS=2 python -m experiments.memory_scale --documents 1000
+    OMP_NUM_THREADS=2 python -m experiments.memory_scale --routing-only --sizes 100,1000,10000
 """
 
 from __future__ import annotations
@@ -25,23 +31,71 @@ import resource
 import statistics
 import tempfile
 import time
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from lora_memory import Backbone, ParametricMemory
-from lora_memory.data.realtext import _sentences, cloze_question, wiki_articles
+from lora_memory.data.realtext import Article, _sentences, cloze_question, wiki_articles
 from lora_memory.hypernets.checkpoint import load_default
 from lora_memory.segments import split_segments
 from lora_memory.store import Segment
+from lora_memory.testing import random_adapter
 
 SECTIONS = ("A memory of many documents",)  # the BENCHMARKS.md sections this reproduces
 
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 3)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+class HashedWords:
+    """A bag of words hashed into 384 buckets: an instant stand-in for MiniLM when only routing's
+    growth with the memory is measured."""
+
+    name = "hashed-words-384"
+
+    def __call__(self, texts: Sequence[str]) -> torch.Tensor:
+        out = torch.zeros(len(texts), 384)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                out[i, zlib.crc32(word.encode()) % 384] += 1
+        return out
+
+
+def routing_only(backbone: Backbone, articles: list, sizes: list[int], questions: int, rng: random.Random) -> None:
+    """Route ``questions`` questions in memories of each of ``sizes`` documents (see the module docstring)."""
+    adapter = random_adapter(backbone, layers=(15,), rank=1)
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix="memory-scale-") as tmp, ParametricMemory(
+            Path(tmp) / "memory", backbone=backbone, encoder=HashedWords(), rerank=False
+        ) as memory:
+            store = memory._store  # noqa: SLF001
+            start = time.perf_counter()
+            for article in tqdm(articles[:size], desc=f"store {size}", unit="doc"):
+                texts = split_segments(backbone, article.text, memory.segment_tokens) or [article.text]
+                store.put_segments(article.title, article.text, [Segment(t, 1, adapter) for t in texts],
+                                   identity=backbone.identity, tokens=1, precision=memory.precision)
+            write_s = time.perf_counter() - start
+            asked = [rng.choice(_sentences(a.text)) for a in rng.sample(articles[:size], min(size, questions))]
+            start = time.perf_counter()
+            memory.route_segments(asked[0])
+            first = time.perf_counter() - start
+            spent, found = [], 0
+            for article_sentence in asked:
+                start = time.perf_counter()
+                memory.route_segments(article_sentence)
+                spent.append(time.perf_counter() - start)
+            print(json.dumps({
+                "documents": size, "segments": store.segment_count(), "write_documents_per_s": round(size / write_s, 1),
+                "first_route_s (embeds every segment)": round(first, 2),
+                "route_p50_ms": round(1000 * _percentile(spent, 0.5), 2), "route_p95_ms": round(1000 * _percentile(spent, 0.95), 2),
+                "questions": len(spent), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            }), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -51,12 +105,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--questions", type=int, default=21, help="questions asked (the first one timed apart)")
     parser.add_argument("--new-tokens", type=int, default=16)
     parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--routing-only", action="store_true", help="measure routing's growth with size alone")
+    parser.add_argument("--sizes", default="100,1000,10000", help="memory sizes for --routing-only")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     articles = list(wiki_articles("heldout"))
     rng.shuffle(articles)
-    articles = articles[: args.documents]
     backbone = Backbone.load(None)
+    if args.routing_only:  # held-out summaries first, then training ones: routing's cost does not care
+        sizes = [int(x) for x in args.sizes.split(",")]
+        pool = articles + list(wiki_articles("train"))
+        articles = [Article(f"{a.title} ({i // len(pool)})" if i >= len(pool) else a.title, a.text, a.topic)
+                    for i, a in ((i, pool[i % len(pool)]) for i in range(max(sizes)))]
+        routing_only(backbone, articles, sizes, args.questions, rng)
+        return
+    articles = articles[: args.documents]
     net = load_default("doc2lora", backbone)
     with tempfile.TemporaryDirectory(prefix="memory-scale-") as tmp, ParametricMemory(
         Path(tmp) / "memory", backbone=backbone, doc2lora=net, max_new_tokens=args.new_tokens
@@ -101,8 +164,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "added_with_network": args.add, "add_documents_per_s": round(args.add / add_seconds, 3),
             "stored_bytes_on_disk": disk, "disk_bytes_per_document": round(disk / len(memory)),
             "first_ask_s (embeds every segment)": round(first, 2),
-            "ask_p50_s": _percentile(ask_s, 0.5), "ask_p95_s": _percentile(ask_s, 0.95),
-            "route_p50_s": _percentile(route_s, 0.5), "route_p95_s": _percentile(route_s, 0.95),
+            "ask_p50_s": round(_percentile(ask_s, 0.5), 3), "ask_p95_s": round(_percentile(ask_s, 0.95), 3),
+            "route_p50_s": round(_percentile(route_s, 0.5), 3), "route_p95_s": round(_percentile(route_s, 0.95), 3),
             "ask_mean_s": round(statistics.mean(ask_s), 3), "questions": len(ask_s),
             "routed_to_the_right_document": round(found / len(ask_s), 3),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

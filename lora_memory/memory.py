@@ -380,8 +380,9 @@ class ParametricMemory:
         k = self.top_k if k is None else k
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        if self._store.segment_count() <= 1:  # nothing to choose between: no encoder needed
-            keys = self._store.segment_keys()
+        index = self._index
+        if (index is None or index[0][2] != self._store.generation()) and self._store.segment_count() <= 1:
+            keys = self._store.segment_keys()  # nothing to choose between: no encoder needed
             return [[(key, 1.0) for key in keys] for _ in questions]
         if self.rerank and not checked:  # the reranker runs the backbone over each question: bound them first
             self._check_questions(questions, 0)
@@ -398,19 +399,19 @@ class ParametricMemory:
         """Segment keys, their ``(n, dim)`` embeddings and each row's document number, kept in memory
         until the store changes (`Store.generation`), so a question reads no embedding or text from disk.
         Segments not embedded yet are embedded first (their texts are the only ones read)."""
+        index = self._index
+        if index is not None and index[0] == (router.name, dim, self._store.generation()):
+            return index[1], index[2], index[3]
         pending = self._store.pending_embeddings(router.name, dim)
         if pending:
             vectors = router.embed([text for _, _, text in pending])
             self._store.save_embeddings(router.name, [(i, v, e) for (i, v, _), e in zip(pending, vectors, strict=True)])
-            self._index = None  # a read-only store keeps new embeddings without a new generation
-        stamp = (router.name, dim, self._store.generation())
-        index = self._index
-        if index is None or index[0] != stamp:
-            keys, matrix = self._store.embeddings(router.name, dim)
-            numbers: dict[str, int] = {}
-            groups = torch.tensor([numbers.setdefault(doc_id, len(numbers)) for doc_id, _ in keys], dtype=torch.long)
-            index = self._index = (stamp, keys, matrix, groups)
-        return index[1], index[2], index[3]
+        stamp = (router.name, dim, self._store.generation())  # after this object's own embeddings were saved
+        keys, matrix = self._store.embeddings(router.name, dim)
+        numbers: dict[str, int] = {}
+        groups = torch.tensor([numbers.setdefault(doc_id, len(numbers)) for doc_id, _ in keys], dtype=torch.long)
+        self._index = (stamp, keys, matrix, groups)
+        return keys, matrix, groups
 
     def _rerank(
         self, questions: Sequence[str], routes: list[list[tuple[int, float]]], keys: list[SegmentKey], k: int
