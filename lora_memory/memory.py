@@ -71,6 +71,7 @@ class MemoryAnswer:
 
     @classmethod
     def from_route(cls, answer: str, route: Sequence[tuple[SegmentKey, float]]) -> MemoryAnswer:
+        """The answer to a question routed to ``route``'s segments (best first, with their scores)."""
         documents = _by_document(route)
         return cls(answer, [d for d, _ in documents], [s for _, s in documents], [k for k, _ in route],
                    [s for _, s in route])
