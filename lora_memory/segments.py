@@ -17,8 +17,8 @@ from lora_memory.adapter_io import row_nbytes
 from lora_memory.backbone import Backbone
 from lora_memory.passages import split_passages
 
-# Longest segment, in tokens: the size that answered the most held-out facts within the storage
-# budget (BENCHMARKS.md, "Documents as segments").
+# Longest segment, in tokens: of 32 and 128, the size that answered more held-out facts within the
+# storage budget (2/24 against 0/24; BENCHMARKS.md, "Documents as segments").
 SEGMENT_TOKENS = 128
 # A segment's stored adapter bytes, at most this fraction of its text's fp16 KV cache.
 STORAGE_BUDGET = 0.25
