@@ -41,7 +41,7 @@ from lora_memory.memory import MemoryAnswer, ParametricMemory
 from lora_memory.passages import split_passages
 from lora_memory.peft_io import export_peft, import_peft
 from lora_memory.router import Router
-from lora_memory.store import StoredDocument
+from lora_memory.store import StoredDocument, StoredSegment
 from lora_memory.task import TaskAdapter
 
 __version__ = "0.1.0"
@@ -69,6 +69,7 @@ __all__ = [
     "StoreBusyError",
     "StoreError",
     "StoredDocument",
+    "StoredSegment",
     "TaskAdapter",
     "TextToLoRA",
     "UnsafePickleError",

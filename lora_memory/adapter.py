@@ -113,6 +113,25 @@ class LoraAdapter:
             B[name] = torch.nn.functional.pad(self.B[name], (0, rank - r))
         return LoraAdapter(A, B, self.layers, self.scale, self.base_model, dict(self.metadata))
 
+    def first_rows(self, keep: int) -> LoraAdapter:
+        """The adapter of the first ``keep`` rank rows of every module, after dropping rows that are
+        exactly zero (they change nothing and would only cost bytes when stored).
+
+        A network that emits its rows in order of importance (fast-weight Doc-to-LoRA: learned
+        queries, then surprise rows most surprising first) is cut to a storage budget this way.
+        """
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        A, B = {}, {}
+        for name in self.modules:
+            a, b = self.A[name], self.B[name]  # (layers, r, d_in), (layers, d_out, r)
+            live = (a.abs().amax(dim=(0, 2)) > 0) & (b.abs().amax(dim=(0, 1)) > 0)  # (r,)
+            rows = live.nonzero().flatten()[:keep]
+            if not len(rows):  # an all-zero update: one zero row keeps the adapter well-formed
+                rows = torch.zeros(1, dtype=torch.long, device=a.device)
+            A[name], B[name] = a[:, rows].contiguous(), b[:, :, rows].contiguous()
+        return LoraAdapter(A, B, self.layers, self.scale, self.base_model, dict(self.metadata))
+
     def compressed(self) -> LoraAdapter:
         """The same update at the smallest rank that holds it exactly, ``min(d_in, d_out)`` at most.
 

@@ -1,11 +1,14 @@
 """`ParametricMemory`: documents in, adapters stored, questions answered with the right adapters.
 
-``add`` internalizes a document into a LoRA adapter (Doc-to-LoRA) and stores both; ``ask`` routes
-the question to the most similar documents (embedding similarity, the few best reordered by the
-backbone's question likelihood: `lora_memory.router`), concatenates their adapters along rank
-(their updates add up) and generates with the result. The document never enters the answer's
-prompt (the reranker reads only a few short candidates, to choose), so a question costs the same
-whatever the documents' length. Everything persists in one directory (`lora_memory.store`).
+``add`` cuts a document into segments of whole sentences (`lora_memory.segments`), internalizes
+every segment into its own LoRA adapter (Doc-to-LoRA, segments batched) and stores them under the
+document's id; ``ask`` routes the question to the best segments across all documents (embedding
+similarity, the few best reordered by the backbone's question likelihood: `lora_memory.router`),
+concatenates their adapters along rank (their updates add up) and generates with the result.
+Nothing of a long document is dropped or summed away, and the text never enters the answer's
+prompt (the reranker reads only a few short segments, to choose), so a question costs the same
+whatever the documents' length. Each segment's adapter is priced against the KV cache of its own
+text (`STORAGE_BUDGET`). Everything persists in one directory (`lora_memory.store`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from lora_memory import router as routing
@@ -27,27 +32,58 @@ from lora_memory.backbone import Backbone
 from lora_memory.chunking import document_token_ids
 from lora_memory.errors import DocumentError, DocumentNotFoundError, InvalidIdError, QuestionError, require_text
 from lora_memory.generation import aiterate, check_prompt_fits, generate, stream_generate
-from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
+from lora_memory.hypernets.doc2lora import DocToLoRA, internalize_segments
 from lora_memory.loading import LazyModels
 from lora_memory.router import Encoder, QuestionLikelihood, Router
-from lora_memory.store import DEFAULT_BUSY_TIMEOUT, Store, StoredDocument, check_metadata, validate_id
+from lora_memory.segments import SEGMENT_TOKENS, STORAGE_BUDGET, row_budget, row_bytes, split_segments
+from lora_memory.store import (
+    DEFAULT_BUSY_TIMEOUT,
+    Segment,
+    SegmentKey,
+    Store,
+    StoredDocument,
+    StoredSegment,
+    check_metadata,
+    validate_id,
+)
 from lora_memory.task import TaskAdapter
 
 
 @dataclass(frozen=True)
 class MemoryAnswer:
-    """An answer and the documents whose adapters produced it.
+    """An answer and the documents and segments whose adapters produced it.
 
     Attributes:
         answer: the generated text.
-        document_ids: the routed documents, best first (empty when the memory is empty).
-        scores: their routing scores, higher is better: cosine similarity, or where the memory
-            reranks, the question's mean log-likelihood + 5 x cosine (1.0 for a one-document memory).
+        document_ids: the routed segments' documents, best first, each once (empty when the
+            memory is empty).
+        scores: each document's best segment score, higher is better: cosine similarity, or where
+            the memory reranks, the question's mean log-likelihood + 5 x cosine (1.0 for a memory
+            of one segment).
+        segments: the routed segments, best first, as ``(document id, position)``.
+        segment_scores: their routing scores.
     """
 
     answer: str
     document_ids: list[str]
     scores: list[float]
+    segments: list[SegmentKey] = field(default_factory=list)
+    segment_scores: list[float] = field(default_factory=list)
+
+    @classmethod
+    def from_route(cls, answer: str, route: Sequence[tuple[SegmentKey, float]]) -> MemoryAnswer:
+        """The answer to a question routed to ``route``'s segments (best first, with their scores)."""
+        documents = _by_document(route)
+        return cls(answer, [d for d, _ in documents], [s for _, s in documents], [k for k, _ in route],
+                   [s for _, s in route])
+
+
+def _by_document(route: Sequence[tuple[SegmentKey, float]]) -> list[tuple[str, float]]:
+    """The documents of a segment route, best first, each once with its best segment's score."""
+    best: dict[str, float] = {}
+    for (doc_id, _), score in route:
+        best.setdefault(doc_id, score)
+    return list(best.items())
 
 
 class ParametricMemory:
@@ -62,18 +98,23 @@ class ParametricMemory:
         doc2lora: a loaded Doc-to-LoRA network; else ``checkpoint``, or the shipped default.
         checkpoint: path of a Doc-to-LoRA checkpoint.
         encoder: router encoder, ``texts -> (n, dim)``; default all-MiniLM-L6-v2, loaded only
-            once the memory holds two documents or more.
-        top_k: documents whose adapters each question runs with.
-        rerank: reorder the embedding router's best few documents by how likely the backbone
-            finds the question about each, when all of them are up to 256 tokens (e.g. passages;
-            one longer candidate keeps the embedding order); it costs one short backbone pass per
-            candidate and found the right passage far more often.
+            once the memory holds two segments or more.
+        top_k: segments whose adapters each question runs with.
+        rerank: reorder the embedding router's best few segments by how likely the backbone
+            finds the question about each, when all of them are up to 256 tokens (one longer
+            candidate keeps the embedding order); it costs one short backbone pass per candidate
+            and found the right passage far more often.
         max_document_tokens: longest document accepted (None: no limit); longer ones raise
-            `DocumentError`, since internalizing costs one backbone pass per chunk.
+            `DocumentError`, since internalizing costs one backbone pass per segment.
         max_new_tokens: default answer length.
         device: device to load the backbone on (default: CUDA when available).
-        precision: how new adapters are stored: ``fp32``, ``fp16`` (half the bytes) or ``int8``
-            (a quarter, one scale per rank vector; its NIAH cost is in BENCHMARKS.md).
+        precision: how new adapters are stored: ``int8`` (the default: one fp16 scale per rank
+            vector, a quarter of fp32's bytes, so four times the rows fit the storage budget),
+            ``fp16`` or ``fp32``. Quality per precision: BENCHMARKS.md, "Documents as segments".
+        segment_tokens: longest segment a document is cut into (whole sentences).
+        storage_budget: a segment's stored adapter bytes at most this fraction of the fp16 KV
+            cache of its text (rows are kept in the network's order of importance); None keeps
+            every row the network emits.
         read_only: open the store for reading only: ``add``, ``update`` and ``delete`` raise
             `ReadOnlyStoreError`. A store whose files cannot be written opens this way by itself.
         busy_timeout: seconds a write waits while another process holds the store's write lock,
@@ -97,13 +138,19 @@ class ParametricMemory:
         max_document_tokens: int | None = 131072,
         max_new_tokens: int = 64,
         device: str | None = None,
-        precision: str = "fp32",
+        precision: str = "int8",
+        segment_tokens: int = SEGMENT_TOKENS,
+        storage_budget: float | None = STORAGE_BUDGET,
         read_only: bool = False,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         allow_foreign_files: bool = False,
     ):
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
+        if segment_tokens < 1:
+            raise ValueError(f"segment_tokens must be at least 1, got {segment_tokens}")
+        if storage_budget is not None and not storage_budget > 0:
+            raise ValueError(f"storage_budget must be a fraction > 0 of the KV cache, or None, got {storage_budget!r}")
         self.precision = check_precision(precision)
         self._models = LazyModels(
             "doc2lora", backbone=backbone, hypernet=doc2lora, model=model, checkpoint=checkpoint, device=device
@@ -123,6 +170,10 @@ class ParametricMemory:
         self.rerank = rerank
         self.max_document_tokens = max_document_tokens
         self.max_new_tokens = max_new_tokens
+        self.segment_tokens = segment_tokens
+        self.storage_budget = storage_budget
+        # The routing index, (encoder, dim, store generation) -> keys, embeddings, document of each row.
+        self._index: tuple[tuple[str, int, tuple[int, int]], list[SegmentKey], Tensor, Tensor] | None = None
 
     @property
     def path(self) -> str:
@@ -172,8 +223,9 @@ class ParametricMemory:
         """Internalize and store several documents, with a progress bar.
 
         Every text, id and metadata is checked before the first document is internalized, so bad
-        input leaves the store unchanged and costs no backbone pass. Documents are internalized one at a time to bound
-        memory; each is stored as soon as its adapter exists.
+        input leaves the store unchanged and costs no backbone pass. Documents are internalized one
+        at a time (each document's segments in batches) to bound memory; each is stored as soon as
+        its adapters exist.
         """
         self._store.check_writable()
         if isinstance(texts, (str, bytes)) or not isinstance(texts, Iterable):
@@ -225,29 +277,38 @@ class ParametricMemory:
 
     def _write(self, doc_id: str, text: str, metadata: dict[str, Any] | None, must_exist: bool) -> None:
         # Internalize first: a document that fails leaves the store untouched.
-        backbone = self.backbone
-        adapter = internalize(backbone, self._models.hypernet, text, max_tokens=self.max_document_tokens)
-        self._store.put(
-            doc_id,
-            text,
-            adapter,
-            identity=backbone.identity,
-            tokens=int(adapter.metadata["tokens"]),
-            chunks=int(adapter.metadata["chunks"]),
-            metadata=metadata,
-            must_exist=must_exist,
-            precision=self.precision,
+        tokens, segments = self._internalize(text)
+        self._store.put_segments(
+            doc_id, text, segments, identity=self.backbone.identity, tokens=tokens, metadata=metadata,
+            must_exist=must_exist, precision=self.precision,
         )
 
+    def _internalize(self, text: str) -> tuple[int, list[Segment]]:
+        """The document's tokens and its segments with their adapters, each cut to the storage budget."""
+        backbone, hypernet = self.backbone, self._models.hypernet
+        tokens = len(document_token_ids(backbone, text, self.max_document_tokens))
+        texts = split_segments(backbone, text, self.segment_tokens) or [text]
+        per_row = row_bytes(backbone, len(hypernet.layers), hypernet.target, self.precision)
+        budget = self.storage_budget
+        adapters = internalize_segments(
+            backbone, hypernet, texts,
+            max_rows=None if budget is None else (lambda n: row_budget(backbone, n, per_row, budget)),
+        )
+        return tokens, [Segment(t, int(a.metadata["tokens"]), a) for t, a in zip(texts, adapters, strict=True)]
+
     def delete(self, id: str) -> None:
-        """Remove a document and its adapter; raises `DocumentNotFoundError` when absent."""
+        """Remove a document and all its segments; raises `DocumentNotFoundError` when absent."""
         self._store.check_writable()
         self._store.delete(id)
 
     # ---- reading ---------------------------------------------------------------------------
     def get(self, id: str) -> StoredDocument:
-        """The stored document; raises `DocumentNotFoundError` when absent."""
+        """The stored document, whole text included; raises `DocumentNotFoundError` when absent."""
         return self._store.get(id)
+
+    def segments(self, id: str) -> list[StoredSegment]:
+        """The document's segments in order, each its own adapter; raises `DocumentNotFoundError` when absent."""
+        return self._store.segments(id)
 
     def ids(self) -> list[str]:
         """Document ids, in the order they were first added."""
@@ -260,7 +321,9 @@ class ParametricMemory:
         return id in self._store
 
     def adapter(self, *ids: str) -> LoraAdapter:
-        """One document's adapter, or several concatenated along rank: what `ask` applies."""
+        """All segment adapters of one document, or of several, concatenated along rank.
+
+        `ask` applies only the routed segments' adapters (`segment_adapter`)."""
         if not ids:
             raise ValueError("name at least one document id")
         adapters = [self._store.adapter(i) for i in ids]
@@ -268,8 +331,17 @@ class ParametricMemory:
             return adapters[0]
         return concat_adapters(adapters, metadata={"kind": "doc2lora", "documents": list(ids)})
 
-    def _routed_adapter(self, route: Sequence[tuple[str, float]]) -> LoraAdapter | None:
-        return self.adapter(*(doc_id for doc_id, _ in route)) if route else None
+    def segment_adapter(self, *keys: SegmentKey) -> LoraAdapter:
+        """The adapters of segments ``(document id, position)``, concatenated along rank: what `ask` applies."""
+        if not keys:
+            raise ValueError("name at least one segment")
+        adapters = [self._store.adapter(doc_id, position) for doc_id, position in keys]
+        if len(adapters) == 1:
+            return adapters[0]
+        return concat_adapters(adapters, metadata={"kind": "doc2lora", "segments": [list(k) for k in keys]})
+
+    def _routed_adapter(self, route: Sequence[tuple[SegmentKey, float]]) -> LoraAdapter | None:
+        return self.segment_adapter(*(key for key, _ in route)) if route else None
 
     # ---- routing ---------------------------------------------------------------------------
     def _check_questions(self, questions: Sequence[str], max_new_tokens: int) -> list[list[int]]:
@@ -283,12 +355,18 @@ class ParametricMemory:
         return prompts
 
     def route(self, question: str, k: int | None = None) -> list[tuple[str, float]]:
-        """The ``k`` documents (default ``top_k``) ``question`` is routed to, best first, as ``(id, score)``.
+        """The ``k`` documents (default ``top_k``) ``question`` is routed to, best first, as ``(id, score)``:
+        the documents of the best segments, each once, scored by its best segment.
 
         Scores are cosine similarities, or where the memory reranks (``rerank``, candidates all
         up to 256 tokens), the question's mean log-likelihood + 5 x cosine: compare them within
         one route, not across routes.
         """
+        return [_by_document(route) for route in self._route_many([question], k, per_document=True)][0]
+
+    def route_segments(self, question: str, k: int | None = None) -> list[tuple[SegmentKey, float]]:
+        """The ``k`` segments (default ``top_k``) ``question`` is routed to, best first, as
+        ``((document id, position), score)``: whose adapters `ask` runs with."""
         return self._route_many([question], k)[0]
 
     def retrieve(self, question: str, k: int | None = None) -> list[StoredDocument]:
@@ -296,34 +374,49 @@ class ParametricMemory:
         return [self._store.get(doc_id) for doc_id, _ in self.route(question, k)]
 
     def _route_many(
-        self, questions: Sequence[str], k: int | None, checked: bool = False
-    ) -> list[list[tuple[str, float]]]:
-        """Routes of several questions; ``checked``: the caller has already bounded them (`_check_questions`)."""
+        self, questions: Sequence[str], k: int | None, checked: bool = False, per_document: bool = False
+    ) -> list[list[tuple[SegmentKey, float]]]:
+        """Segment routes of several questions; ``checked``: the caller has already bounded them
+        (`_check_questions`); ``per_document``: at most one segment per document, its best."""
         questions = [require_text(q, "question", QuestionError) for q in questions]
         k = self.top_k if k is None else k
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        ids = self._store.ids()
-        if len(ids) <= 1:  # nothing to choose between: no encoder needed
-            return [[(doc_id, 1.0) for doc_id in ids] for _ in questions]
+        index = self._index
+        if (index is None or index[0][2] != self._store.generation()) and self._store.segment_count() <= 1:
+            keys = self._store.segment_keys()  # nothing to choose between: no encoder needed
+            return [[(key, 1.0) for key in keys] for _ in questions]
         if self.rerank and not checked:  # the reranker runs the backbone over each question: bound them first
             self._check_questions(questions, 0)
         router = self._get_router()
         asked = router.embed(questions)
-        dim = asked.shape[-1]
+        keys, matrix, groups = self._embedding_index(router, asked.shape[-1])
+        depth = max(k, routing.RERANK_CANDIDATES) if self.rerank else k
+        routes = [router.top_k(q, matrix, depth, groups=groups if per_document else None) for q in asked]
+        if self.rerank:
+            routes = self._rerank(questions, routes, keys, k)
+        return [[(keys[i], score) for i, score in route] for route in routes]
+
+    def _embedding_index(self, router: Router, dim: int) -> tuple[list[SegmentKey], Tensor, Tensor]:
+        """Segment keys, their ``(n, dim)`` embeddings and each row's document number, kept in memory
+        until the store changes (`Store.generation`), so a question reads no embedding or text from disk.
+        Segments not embedded yet are embedded first (their texts are the only ones read)."""
+        index = self._index
+        if index is not None and index[0] == (router.name, dim, self._store.generation()):
+            return index[1], index[2], index[3]
         pending = self._store.pending_embeddings(router.name, dim)
         if pending:
             vectors = router.embed([text for _, _, text in pending])
             self._store.save_embeddings(router.name, [(i, v, e) for (i, v, _), e in zip(pending, vectors, strict=True)])
-        doc_ids, matrix = self._store.embeddings(router.name, dim)
-        depth = max(k, routing.RERANK_CANDIDATES) if self.rerank else k
-        routes = [router.top_k(q, matrix, depth) for q in asked]
-        if self.rerank:
-            routes = self._rerank(questions, routes, doc_ids, k)
-        return [[(doc_ids[i], score) for i, score in route] for route in routes]
+        stamp = (router.name, dim, self._store.generation())  # after this object's own embeddings were saved
+        keys, matrix = self._store.embeddings(router.name, dim)
+        numbers: dict[str, int] = {}
+        groups = torch.tensor([numbers.setdefault(doc_id, len(numbers)) for doc_id, _ in keys], dtype=torch.long)
+        self._index = (stamp, keys, matrix, groups)
+        return keys, matrix, groups
 
     def _rerank(
-        self, questions: Sequence[str], routes: list[list[tuple[int, float]]], doc_ids: list[str], k: int
+        self, questions: Sequence[str], routes: list[list[tuple[int, float]]], keys: list[SegmentKey], k: int
     ) -> list[list[tuple[int, float]]]:
         """Each route's candidates reordered by question likelihood, where all of them are short enough.
 
@@ -331,12 +424,12 @@ class ParametricMemory:
         embeddings were read drops out of its route.
         """
         texts = self._store.short_texts(
-            sorted({doc_ids[i] for route in routes for i, _ in route}), routing.RERANK_MAX_TOKENS
+            sorted({keys[i] for route in routes for i, _ in route}), routing.RERANK_MAX_TOKENS
         )
-        routes = [[(i, score) for i, score in route if doc_ids[i] in texts] for route in routes]
-        short = [all(texts[doc_ids[i]] is not None for i, _ in route) for route in routes]
+        routes = [[(i, score) for i, score in route if keys[i] in texts] for route in routes]
+        short = [all(texts[keys[i]] is not None for i, _ in route) for route in routes]
         pairs = [
-            (texts[doc_ids[i]], question)
+            (texts[keys[i]], question)
             for question, route, ok in zip(questions, routes, short, strict=True)
             if ok
             for i, _ in route
@@ -358,9 +451,9 @@ class ParametricMemory:
     def ask(
         self, question: str, *, k: int | None = None, max_new_tokens: int | None = None, task: TaskAdapter | None = None
     ) -> MemoryAnswer:
-        """Answer with the adapters of the ``k`` best-matching documents (the text is not in the prompt).
+        """Answer with the adapters of the ``k`` best-matching segments (no text is in the prompt).
 
-        ``task`` (a `TaskAdapter`, e.g. "Answer in one word.") adds its adapter to the documents'
+        ``task`` (a `TaskAdapter`, e.g. "Answer in one word.") adds its adapter to the segments'
         by rank concatenation, to ask the reply in the task's form (measured with the shipped
         networks in BENCHMARKS.md, "Composition: a task adapter with a document adapter").
         """
@@ -389,10 +482,7 @@ class ParametricMemory:
         if task is not None:
             adapters = [task.combined_with(a) for a in adapters]
         answers = generate(self.backbone, prompts, adapters, max_new_tokens=max_new_tokens)
-        return [
-            MemoryAnswer(text, [doc_id for doc_id, _ in r], [score for _, score in r])
-            for text, r in zip(answers, routes, strict=True)
-        ]
+        return [MemoryAnswer.from_route(text, r) for text, r in zip(answers, routes, strict=True)]
 
     async def aask(self, question: str, *, k: int | None = None, max_new_tokens: int | None = None) -> MemoryAnswer:
         """`ask` in a worker thread, leaving the event loop free."""
@@ -418,7 +508,7 @@ class ParametricMemory:
         """What the memory costs, next to the fp16 KV cache that holding the texts in context needs.
 
         Returns:
-            ``documents``, ``tokens``, ``adapter_bytes`` (fp32 tensors as stored),
+            ``documents``, ``tokens``, ``adapter_bytes`` (tensors as stored, at their precision),
             ``kv_cache_bytes_fp16`` (`Backbone.kv_cache_bytes`),
             and ``ratio`` = KV-cache bytes / adapter bytes (0 for an empty memory).
         """

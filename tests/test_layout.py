@@ -34,6 +34,7 @@ LAYERS = {
     "lora_memory.generation": 2,
     "lora_memory.adapter_io": 2,
     "lora_memory.passages": 2,
+    "lora_memory.segments": 2,
     # 3: the hypernetworks and the PEFT format
     "lora_memory.hypernets": 3,
     "lora_memory.peft_io": 3,

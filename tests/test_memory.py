@@ -23,6 +23,7 @@ from lora_memory import (
     combine_adapters,
     generate,
 )
+from lora_memory.adapter_io import stored_nbytes
 from lora_memory.hypernets import fresh
 from lora_memory.loading import shared_backbone
 from lora_memory.store import ADAPTER_DIR, STORE_FILE
@@ -113,7 +114,9 @@ def test_save_keeps_a_temporary_memory(lively, net, tmp_path):
 
 
 def test_lower_precision_storage_is_smaller_and_answers_alike(lively, net):
-    with make_memory(lively, net) as whole, make_memory(lively, net, precision="fp16") as half:
+    unbounded = {"storage_budget": None}  # the same rows at both precisions
+    with make_memory(lively, net, precision="fp32", **unbounded) as whole, \
+            make_memory(lively, net, precision="fp16", **unbounded) as half:
         for memory in (whole, half):
             memory.add(DOCS[0], id=NAMES[0])
         assert half.get(NAMES[0]).adapter_bytes * 2 == whole.get(NAMES[0]).adapter_bytes
@@ -299,7 +302,8 @@ def test_memory_report_is_consistent(full, lively):
     head_dim = config.hidden_size // config.num_attention_heads
     assert report["documents"] == len(docs) == len(NAMES)
     assert report["tokens"] == sum(d.tokens for d in docs) == sum(len(lively.tokenize(t)) for t in DOCS)
-    assert report["adapter_bytes"] == sum(d.adapter_bytes for d in docs) == sum(full.adapter(i).nbytes for i in NAMES)
+    stored = sum(stored_nbytes(full.adapter(i), full.precision) for i in NAMES)
+    assert report["adapter_bytes"] == sum(d.adapter_bytes for d in docs) == stored
     kv_per_token = 2 * config.num_hidden_layers * 2 * config.num_key_value_heads * head_dim  # K and V, fp16
     assert report["kv_cache_bytes_fp16"] == kv_per_token * report["tokens"]
     assert report["ratio"] == pytest.approx(report["kv_cache_bytes_fp16"] / report["adapter_bytes"])

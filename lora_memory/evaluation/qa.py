@@ -18,7 +18,7 @@ from lora_memory.data.synthetic import QA, DocSample
 from lora_memory.generation import generate, in_context_question, score_answers
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.memory import ParametricMemory
-from lora_memory.passages import PASSAGE_TOKENS, split_passages
+from lora_memory.segments import SEGMENT_TOKENS, STORAGE_BUDGET
 from lora_memory.router import Encoder
 
 QA_METHODS = ("doc2lora", "in_context", "no_context")
@@ -145,40 +145,47 @@ def answerable_in_context(backbone: Backbone, samples: Sequence[DocSample], max_
     return kept
 
 
-def answer_from_passages(
+def answer_from_memory(
     backbone: Backbone,
     hypernet: DocToLoRA,
     samples: Sequence[DocSample],
     *,
-    passage_tokens: int = PASSAGE_TOKENS,
+    segment_tokens: int = SEGMENT_TOKENS,
     top_k: int = 1,
     rerank: bool = True,
     max_new_tokens: int = 16,
     encoder: Encoder | None = None,
+    precision: str = "int8",
+    storage_budget: float | None = STORAGE_BUDGET,
 ) -> list[dict]:
-    """Answer each sample's questions from a `ParametricMemory` holding it as passages.
+    """Answer each sample's questions from a `ParametricMemory` holding it: the path users get.
 
-    Each sample goes into a fresh memory as `split_passages` pieces, one adapter each, and its
-    questions are asked through `ParametricMemory.ask_batch`, routed to the ``top_k`` closest
-    pieces (by ``encoder``, default all-MiniLM-L6-v2, then ``rerank``): the path a user who stores
-    passages gets. Records also say whether a routed piece holds the answer, and which document
-    (its index) they ask about and the seconds it took to split and internalize.
+    Each sample goes into a fresh memory by `ParametricMemory.add` (cut into segments of at most
+    ``segment_tokens``, one adapter each, stored at ``precision`` within ``storage_budget``), and
+    its questions are asked through `ParametricMemory.ask_batch`, routed to the ``top_k`` best
+    segments (by ``encoder``, default all-MiniLM-L6-v2, then ``rerank``). Records also say whether
+    a routed segment holds the answer, which document (its index) they ask about, the seconds it
+    took to internalize and store it, its tokens and its stored adapter bytes.
     """
     records = []
     for n, sample in enumerate(samples):
         with ParametricMemory(
-            backbone=backbone, doc2lora=hypernet, top_k=top_k, rerank=rerank, encoder=encoder
+            backbone=backbone, doc2lora=hypernet, top_k=top_k, rerank=rerank, encoder=encoder,
+            segment_tokens=segment_tokens, precision=precision, storage_budget=storage_budget,
         ) as memory:
             start = time.perf_counter()
-            memory.add_documents(split_passages(backbone, sample.document, passage_tokens), progress=False)
+            doc_id = memory.add(sample.document)
             seconds = time.perf_counter() - start
+            stored = memory.get(doc_id)
+            texts = {(s.document_id, s.position): s.text for s in memory.segments(doc_id)}
             answers = memory.ask_batch([qa.question for qa in sample.qas], max_new_tokens=max_new_tokens)
             for qa, answer in zip(sample.qas, answers, strict=True):
-                routed = " ".join(memory.get(i).text for i in answer.document_ids)
+                routed = " ".join(texts[key] for key in answer.segments)
                 records.append({"kind": sample.kind, "gold": qa.answer, "prediction": answer.answer,
                                 "exact": exact_match(answer.answer, qa.answer),
                                 "f1": token_f1(answer.answer, qa.answer), "routed_holds_answer": qa.answer in routed,
-                                "document": n, "internalize_s": seconds})
+                                "document": n, "internalize_s": seconds, "tokens": stored.tokens,
+                                "segments": stored.segments, "stored_bytes": stored.adapter_bytes})
     return records
 
 

@@ -11,14 +11,14 @@ how long chunks are and how a long document's chunk adapters are kept and folded
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from lora_memory.adapter import AdapterBatch, LoraAdapter
+from lora_memory.adapter import AdapterBatch, LoraAdapter, concat_adapters
 from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids, document_token_ids
 from lora_memory.hypernets.base import Hypernetwork
@@ -255,3 +255,51 @@ def internalize(
     if bias is not None or len(chunks) == 1:
         return adapter.compressed()
     return fold_chunks(strongest_chunks(adapter, chunk_rank, max_chunks), chunk_rank)
+
+
+def internalize_segments(
+    backbone: Backbone,
+    hypernet: DocToLoRA,
+    segments: Sequence[str],
+    *,
+    max_rows: Callable[[int], int] | None = None,
+    batch_size: int = 8,
+    progress: bool = False,
+) -> list[LoraAdapter]:
+    """One adapter per segment (a short piece of a document, one chunk each), encoded in batches.
+
+    `ParametricMemory` stores a document as such segments, each its own adapter, and routes a
+    question to the few that hold its answer: nothing of a long document is summed away or
+    dropped, and a question costs a few segments' rows whatever the document's length. Segments
+    are encoded ``batch_size`` at a time, sorted by length so padding stays small; every segment
+    gets the network's surprise rows (surprise is measured within the segment).
+
+    Args:
+        segments: the segments' texts (each validated like a document).
+        max_rows: segment tokens -> the most rank rows its adapter may keep (the storage budget,
+            `lora_memory.segments.row_budget`); rows are kept in the network's order and rows
+            that are exactly zero (surprise rows no token qualified for) are dropped first. None
+            keeps every non-zero row. A bias adapter is appended after the cut.
+
+    Returns:
+        The segments' adapters, in order, each with ``tokens`` and ``chunks`` (1) in its metadata.
+    """
+    ids = [document_token_ids(backbone, text) for text in segments]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    adapters: list[LoraAdapter | None] = [None] * len(ids)
+    with torch.no_grad(), tqdm(total=len(ids), desc="internalize", unit="segment", disable=not progress) as bar:
+        bias = hypernet.bias_adapter()
+        bias_adapter = bias.to_adapter(base_model=backbone.name) if bias is not None else None
+        for start in range(0, len(order), batch_size):
+            group = order[start : start + batch_size]
+            out = hypernet(encode_chunks(backbone, hypernet, [ids[i] for i in group]))
+            for row, i in enumerate(group):
+                tokens = len(ids[i])
+                meta = {"kind": "doc2lora", "arch": hypernet.arch, "tokens": tokens, "chunks": 1}
+                adapter = out.to_adapter(row, base_model=backbone.name, metadata=meta)
+                adapter = adapter.first_rows(max_rows(tokens) if max_rows is not None else adapter.rank())
+                if bias_adapter is not None:
+                    adapter = concat_adapters([adapter, bias_adapter], metadata=meta)
+                adapters[i] = adapter
+            bar.update(len(group))
+    return [a for a in adapters if a is not None]
