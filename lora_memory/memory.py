@@ -7,8 +7,9 @@ similarity, the few best reordered by the backbone's question likelihood: `lora_
 concatenates their adapters along rank (their updates add up) and generates with the result.
 Nothing of a long document is dropped or summed away, and the text never enters the answer's
 prompt (the reranker reads only a few short segments, to choose), so a question costs the same
-whatever the documents' length. Each segment's adapter is priced against the KV cache of its own
-text (`STORAGE_BUDGET`). Everything persists in one directory (`lora_memory.store`).
+whatever the documents' length. A storage budget (``storage_budget``) can cap each segment's
+adapter at a fraction of its text's KV cache, at a measured cost in answers (BENCHMARKS.md,
+"Documents as segments"). Everything persists in one directory (`lora_memory.store`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from lora_memory.generation import aiterate, check_prompt_fits, generate, stream
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize_segments
 from lora_memory.loading import LazyModels
 from lora_memory.router import Encoder, QuestionLikelihood, Router
-from lora_memory.segments import SEGMENT_TOKENS, STORAGE_BUDGET, row_budget, row_bytes, split_segments
+from lora_memory.segments import SEGMENT_TOKENS, row_budget, row_bytes, split_segments
 from lora_memory.store import (
     DEFAULT_BUSY_TIMEOUT,
     Segment,
@@ -109,12 +110,12 @@ class ParametricMemory:
         max_new_tokens: default answer length.
         device: device to load the backbone on (default: CUDA when available).
         precision: how new adapters are stored: ``int8`` (the default: one fp16 scale per rank
-            vector, a quarter of fp32's bytes, so four times the rows fit the storage budget),
+            vector, a quarter of fp32's bytes),
             ``fp16`` or ``fp32``. Quality per precision: BENCHMARKS.md, "Documents as segments".
         segment_tokens: longest segment a document is cut into (whole sentences).
         storage_budget: a segment's stored adapter bytes at most this fraction of the fp16 KV
-            cache of its text (rows are kept in the network's order of importance); None keeps
-            every row the network emits.
+            cache of its text (rows are kept in the network's order of importance); None (the
+            default) keeps every row the network emits.
         read_only: open the store for reading only: ``add``, ``update`` and ``delete`` raise
             `ReadOnlyStoreError`. A store whose files cannot be written opens this way by itself.
         busy_timeout: seconds a write waits while another process holds the store's write lock,
@@ -140,7 +141,7 @@ class ParametricMemory:
         device: str | None = None,
         precision: str = "int8",
         segment_tokens: int = SEGMENT_TOKENS,
-        storage_budget: float | None = STORAGE_BUDGET,
+        storage_budget: float | None = None,
         read_only: bool = False,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         allow_foreign_files: bool = False,
