@@ -1,7 +1,7 @@
 """Learning curves of a real-text Doc-to-LoRA run, per question kind, against in-context.
 
-Accuracy and the gold answer's NLL (teacher-forced, nats per token): the NLL moves long before
-exact match does.
+Accuracy and the gold answer's NLL (teacher-forced, nats per token): a continuous figure to read
+between exact-match steps.
 
 Reproduces BENCHMARKS.md, "Real-text Doc-to-LoRA". Reads the run's
 ``metrics.jsonl`` (held-out accuracy logged every ``eval_every`` steps by the recipe) and, once per
@@ -66,7 +66,9 @@ def plot(run_dir: Path, ref: dict[str, dict[str, float]], out: Path) -> Path:
             ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label="D2L (this run)")
             for name, style in (("in_context", "--"), ("shipped", ":"), ("no_context", "-.")):
                 ax.axhline(ref[name][key], linestyle=style, color="grey", label=name)
-            ax.set_title(f"{kind} ({ref.get('questions', {}).get(kind, '?')} q)" if metric == "exact" else kind)
+            counts = ref.get("questions", {})
+            count = sum(counts.values()) if kind == "all" else counts.get(kind, "?")
+            ax.set_title(f"{kind} ({count} q)" if metric == "exact" else kind)
             ax.set_xlabel("step")
             if metric == "exact":
                 ax.set_ylim(0, 1)
