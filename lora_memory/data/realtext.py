@@ -217,6 +217,10 @@ _FIELD = re.compile(r"^In\s+(?!(?:its|his|her|their|the|this|that|these|some|man
                     r"contrast|practice|effect|short|fact|total|recent|modern|common|everyday)\b)([a-z][a-z ]{2,30}?),")
 _NAMED_AFTER = re.compile(r"\bnamed\s+(?:after|for)\s+(?:the\s+)?" + _PROPER)
 
+# rules whose answer is the pattern's one group, asked with the subject alone
+_ONE_SPAN_RULES = (("where", _WHERE), ("population", _POPULATION), ("alias", _ALIAS), ("official", _OFFICIAL),
+                   ("formula", _FORMULA), ("capital", _CAPITAL), ("native", _NATIVE))
+
 WH_TEMPLATES = {
     "year": ("In what year was {t} {v}?", "When was {t} {v}?", "What year was {t} {v}?", "{t} was {v} in which year?"),
     "by": ("Who {a} {t}?", "By whom was {t} {v}?", "Which person {a} {t}?", "{t} was {v} by whom?"),
@@ -272,25 +276,14 @@ def wh_questions(rng: random.Random, split: str, article: Article) -> list[Label
         if m := _BY.search(sentence):
             verb = m.group(1)
             ask("by", m.group(2), v=verb, a=_ACTIVE.get(verb, verb))
-        if m := _WHERE.search(sentence):
-            ask("where", m.group(1))
-        if m := _POPULATION.search(sentence):
-            ask("population", m.group(1))
         if m := _SIZE.search(sentence):
             ask("size", m.group(1), adj=m.group(2), noun=_NOUNS[m.group(2)])
-        if m := _ALIAS.search(sentence):
-            ask("alias", m.group(1))
-        if m := _OFFICIAL.search(sentence):
-            ask("official", m.group(1))
         if m := _PERSON.search(sentence):
             ask("nationality", m.group(1))
             ask("occupation", m.group(2))
-        if m := _FORMULA.search(sentence):
-            ask("formula", m.group(1))
-        if m := _CAPITAL.search(sentence):
-            ask("capital", m.group(1))
-        if m := _NATIVE.search(sentence):
-            ask("native", m.group(1))
+        for rule, pattern in _ONE_SPAN_RULES:
+            if m := pattern.search(sentence):
+                ask(rule, m.group(1))
         if (m := _FIELD.match(sentence)) and name.lower() in sentence.lower():
             ask("field", m.group(1))
         if (m := _NAMED_AFTER.search(sentence)) and m.group(1) not in _DEMONYMS:
