@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation.doc2lora_eval import fact_documents
-from lora_memory.evaluation.qa import answer_from_passages, answer_samples, summarize
+from lora_memory.evaluation.qa import answer_from_memory, answer_samples, summarize
 from lora_memory.hypernets.checkpoint import load_checkpoint, load_default
 from lora_memory.passages import PASSAGE_TOKENS
 
@@ -49,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     net.config = dataclasses.replace(net.config, **{k: v for k, v in overrides.items() if v is not None})
     facts = fact_documents(random.Random(args.seed), args.facts, args.entities)
     if args.passage_tokens:
-        records = answer_from_passages(backbone, net, facts, passage_tokens=args.passage_tokens, top_k=args.top_k,
+        records = answer_from_memory(backbone, net, facts, segment_tokens=args.passage_tokens, top_k=args.top_k,
+                                     precision="fp32", storage_budget=None,  # as the figures were measured
                                        rerank=not args.no_rerank, max_new_tokens=32)
     else:  # the whole document, one adapter: what a memory of one document answers with
         records = answer_samples(backbone, facts, "doc2lora", net, max_new_tokens=32)

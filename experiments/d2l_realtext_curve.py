@@ -1,5 +1,8 @@
 """Learning curves of a real-text Doc-to-LoRA run, per question kind, against in-context.
 
+Accuracy and the gold answer's NLL (teacher-forced, nats per token): a continuous figure to read
+between exact-match steps.
+
 Reproduces BENCHMARKS.md, "Real-text Doc-to-LoRA". Reads the run's
 ``metrics.jsonl`` (held-out accuracy logged every ``eval_every`` steps by the recipe) and, once per
 run, scores the same held-out samples with the document in the prompt, with no context and with
@@ -19,24 +22,27 @@ SECTIONS = ("Real-text Doc-to-LoRA",)  # the BENCHMARKS.md sections this reprodu
 
 
 def reference(run_dir: Path, device: str) -> dict[str, dict[str, float]]:
-    """Held-out accuracy per kind for in-context, no-context and the shipped network."""
+    """Held-out accuracy and answer NLL per kind for in-context, no-context and the shipped network."""
     cached = run_dir / "reference.json"
     if cached.is_file():
         return json.loads(cached.read_text())
     from lora_memory.backbone import Backbone
-    from lora_memory.evaluation.qa import answer_samples, fit_in_window, summarize
+    from lora_memory.evaluation.qa import answer_samples, fit_in_window, likelihood_samples, summarize
     from lora_memory.hypernets.checkpoint import load_default
-    from lora_memory.training.doc2lora import Doc2LoRATrainConfig, heldout_samples
+    from lora_memory.training.doc2lora import Doc2LoRATrainConfig, cached_heldout
 
-    config = Doc2LoRATrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    config = Doc2LoRATrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()) | {"run_dir": str(run_dir)})
     backbone = Backbone.load(config.model, device=device)
-    samples = heldout_samples(backbone, config)
+    samples = cached_heldout(backbone, config)
+    fitted = [fit_in_window(backbone, s) for s in samples]
     shipped = load_default("doc2lora", backbone)
-    out = {
-        "in_context": summarize(answer_samples(backbone, [fit_in_window(backbone, s) for s in samples], "in_context")),
-        "no_context": summarize(answer_samples(backbone, samples, "no_context")),
-        "shipped": summarize(answer_samples(backbone, samples, "doc2lora", shipped)),
-    }
+    out = {}
+    for name, these, net in (("in_context", fitted, None), ("no_context", samples, None),
+                             ("shipped", samples, shipped)):
+        method = "doc2lora" if net is not None else name
+        out[name] = (summarize(answer_samples(backbone, these, method, net))
+                     | summarize(likelihood_samples(backbone, these, method, net)))
+    out["questions"] = {s.kind: sum(len(t.qas) for t in samples if t.kind == s.kind) for s in samples}
     cached.write_text(json.dumps(out, indent=2))
     return out
 
@@ -50,17 +56,24 @@ def plot(run_dir: Path, ref: dict[str, dict[str, float]], out: Path) -> Path:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     evals = [r for r in rows if "all_exact" in r]
     kinds = sorted(k[: -len("_exact")] for k in ref["in_context"] if k.endswith("_exact"))
-    fig, axes = plt.subplots(1, len(kinds), figsize=(3.2 * len(kinds), 3.2), sharey=True)
-    for ax, kind in zip(axes, kinds, strict=True):
-        key = f"{kind}_exact"
-        ax.plot([r["step"] for r in evals], [r.get(key, float("nan")) for r in evals], "o-", label="D2L (this run)")
-        for name, style in (("in_context", "--"), ("shipped", ":"), ("no_context", "-.")):
-            ax.axhline(ref[name][key], linestyle=style, color="grey", label=name)
-        ax.set_title(kind)
-        ax.set_xlabel("step")
-        ax.set_ylim(0, 1)
-    axes[0].set_ylabel("held-out exact (answer contained)")
-    axes[-1].legend(fontsize=7)
+    metrics = [m for m in ("exact", "nll") if f"all_{m}" in ref["in_context"]]
+    fig, axes = plt.subplots(len(metrics), len(kinds), figsize=(3.2 * len(kinds), 3.0 * len(metrics)),
+                             sharey="row", squeeze=False)
+    for row, metric in zip(axes, metrics):
+        for ax, kind in zip(row, kinds, strict=True):
+            key = f"{kind}_{metric}"
+            points = [(r["step"], r[key]) for r in evals if key in r]
+            ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label="D2L (this run)")
+            for name, style in (("in_context", "--"), ("shipped", ":"), ("no_context", "-.")):
+                ax.axhline(ref[name][key], linestyle=style, color="grey", label=name)
+            counts = ref.get("questions", {})
+            count = sum(counts.values()) if kind == "all" else counts.get(kind, "?")
+            ax.set_title(f"{kind} ({count} q)" if metric == "exact" else kind)
+            ax.set_xlabel("step")
+            if metric == "exact":
+                ax.set_ylim(0, 1)
+        row[0].set_ylabel("held-out exact (answer contained)" if metric == "exact" else "held-out answer NLL (nats/token)")
+    axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     return out

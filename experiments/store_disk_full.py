@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         while True:
             doc_id = f"doc{len(expected)}" if writes % 3 else f"doc{max(len(expected) - 1, 0)}"
             store.put(doc_id, doc_id, random_adapter(backbone, rank=args.rank, seed=writes),
-                      identity=backbone.identity, tokens=1, chunks=1)
+                      identity=backbone.identity, tokens=1)
             expected[doc_id] = writes
             writes += 1
     except Exception as exc:  # the point: which error, and what survives it

@@ -57,7 +57,7 @@ def writer(directory: str, ids: list[str], start: float, seconds: float, seed: i
         time.sleep(0.01)
     while time.time() < start + seconds:
         doc_id = rng.choice(ids)
-        store.put(doc_id, f"{doc_id} by {seed}", rng.choice(adapters), identity=backbone.identity, tokens=1, chunks=1,
+        store.put(doc_id, f"{doc_id} by {seed}", rng.choice(adapters), identity=backbone.identity, tokens=1,
                   must_exist=True)
         n += 1
     store.close()
@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     backbone, adapters = _adapters()
     store = Store(directory)
     for i, doc_id in enumerate(ids):
-        store.put(doc_id, doc_id, adapters[i % len(adapters)], identity=backbone.identity, tokens=1, chunks=1)
+        store.put(doc_id, doc_id, adapters[i % len(adapters)], identity=backbone.identity, tokens=1)
     store.close()
 
     ctx = mp.get_context("spawn")

@@ -5,7 +5,7 @@ Text-to-LoRA hypernetwork, each in one forward pass; questions then run with the
 instead of the document in the prompt.
 """
 
-from lora_memory.adapter import AdapterBatch, LoraAdapter, concat_adapters
+from lora_memory.adapter import AdapterBatch, LoraAdapter, combine_adapters, concat_adapters
 from lora_memory.adapter_io import load_adapter, save_adapter
 from lora_memory.backbone import Backbone, BaseModelIdentity
 from lora_memory.errors import (
@@ -23,6 +23,8 @@ from lora_memory.errors import (
     ReadOnlyStoreError,
     StoreBusyError,
     StoreError,
+    UnsafePickleError,
+    UpstreamFormatError,
 )
 from lora_memory.chat import Turn
 from lora_memory.conversation import ConversationMemory
@@ -32,6 +34,8 @@ from lora_memory.hypernets import (
     TextToLoRA,
     describe_task,
     internalize,
+    convert_doc2lora,
+    convert_text2lora,
     load_checkpoint,
     load_default,
     save_checkpoint,
@@ -40,7 +44,7 @@ from lora_memory.memory import MemoryAnswer, ParametricMemory
 from lora_memory.passages import split_passages
 from lora_memory.peft_io import export_peft, import_peft
 from lora_memory.router import Router
-from lora_memory.store import StoredDocument
+from lora_memory.store import StoredDocument, StoredSegment
 from lora_memory.task import TaskAdapter
 
 __version__ = "0.1.0"
@@ -70,11 +74,17 @@ __all__ = [
     "StoreBusyError",
     "StoreError",
     "StoredDocument",
+    "StoredSegment",
     "TaskAdapter",
     "TextToLoRA",
     "Turn",
+    "UnsafePickleError",
+    "UpstreamFormatError",
     "answer",
+    "combine_adapters",
     "concat_adapters",
+    "convert_doc2lora",
+    "convert_text2lora",
     "describe_task",
     "export_peft",
     "generate",

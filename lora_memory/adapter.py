@@ -113,6 +113,25 @@ class LoraAdapter:
             B[name] = torch.nn.functional.pad(self.B[name], (0, rank - r))
         return LoraAdapter(A, B, self.layers, self.scale, self.base_model, dict(self.metadata))
 
+    def first_rows(self, keep: int) -> LoraAdapter:
+        """The adapter of the first ``keep`` rank rows of every module, after dropping rows that are
+        exactly zero (they change nothing and would only cost bytes when stored).
+
+        A network that emits its rows in order of importance (fast-weight Doc-to-LoRA: learned
+        queries, then surprise rows most surprising first) is cut to a storage budget this way.
+        """
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        A, B = {}, {}
+        for name in self.modules:
+            a, b = self.A[name], self.B[name]  # (layers, r, d_in), (layers, d_out, r)
+            live = (a.abs().amax(dim=(0, 2)) > 0) & (b.abs().amax(dim=(0, 1)) > 0)  # (r,)
+            rows = live.nonzero().flatten()[:keep]
+            if not len(rows):  # an all-zero update: one zero row keeps the adapter well-formed
+                rows = torch.zeros(1, dtype=torch.long, device=a.device)
+            A[name], B[name] = a[:, rows].contiguous(), b[:, :, rows].contiguous()
+        return LoraAdapter(A, B, self.layers, self.scale, self.base_model, dict(self.metadata))
+
     def compressed(self) -> LoraAdapter:
         """The same update at the smallest rank that holds it exactly, ``min(d_in, d_out)`` at most.
 
@@ -155,6 +174,7 @@ def concat_adapters(adapters: Sequence[LoraAdapter], metadata: Mapping[str, Any]
 
     Used for the chunks of a long document and for several documents at once (REFERENCE.md,
     "Long documents"); no normalisation by count, as upstream. Differing scales are folded into B.
+    The adapters must target the same layers and modules (`combine_adapters` joins any targets).
     """
     if not adapters:
         raise AdapterFormatError("concat_adapters needs at least one adapter")
@@ -165,6 +185,21 @@ def concat_adapters(adapters: Sequence[LoraAdapter], metadata: Mapping[str, Any]
                 f"cannot concatenate adapters over different targets: layers {first.layers} / "
                 f"{other.layers}, modules {first.modules} / {other.modules}"
             )
+    return combine_adapters(adapters, metadata)
+
+
+def combine_adapters(adapters: Sequence[LoraAdapter], metadata: Mapping[str, Any] | None = None) -> LoraAdapter:
+    """Rank concatenation over the union of the adapters' layers and modules: the update is the sum.
+
+    A Text-to-LoRA task adapter (q_proj / v_proj) and a Doc-to-LoRA document adapter (down_proj)
+    touch different modules; joined here, one forward pass applies both ("answer from this
+    document, in one word"). Where an adapter lacks a layer its rows of A and columns of B are
+    zero, which adds nothing, so the result is exact. Differing scales are folded into B.
+    """
+    if not adapters:
+        raise AdapterFormatError("combine_adapters needs at least one adapter")
+    first = adapters[0]
+    for other in adapters[1:]:
         if other.base_model != first.base_model:
             raise AdapterFormatError(
                 f"cannot concatenate adapters of different base models: {first.base_model!r} and "
@@ -172,10 +207,31 @@ def concat_adapters(adapters: Sequence[LoraAdapter], metadata: Mapping[str, Any]
             )
     scales = {a.scale for a in adapters}
     parts = adapters if len(scales) == 1 else [a.with_scale_folded() for a in adapters]
+    extra = sorted({layer for a in parts for layer in a.layers} - set(first.layers))
+    layers = (*first.layers, *extra)  # the first adapter's order, so same-target joins keep it
+    row = {layer: i for i, layer in enumerate(layers)}
+    A: dict[str, Tensor] = {}
+    B: dict[str, Tensor] = {}
+    for name in sorted({m for a in parts for m in a.modules}):
+        having = [p for p in parts if name in p.A]
+        if all(p.layers == layers for p in having):
+            A[name] = torch.cat([p.A[name] for p in having], dim=1)
+            B[name] = torch.cat([p.B[name] for p in having], dim=2)
+            continue
+        a_parts, b_parts = [], []
+        for p in having:
+            a, b = p.A[name], p.B[name]  # (own layers, r, d_in), (own layers, d_out, r)
+            idx = torch.tensor([row[layer] for layer in p.layers])
+            a_full = a.new_zeros(len(layers), *a.shape[1:])  # (layers, r, d_in)
+            b_full = b.new_zeros(len(layers), *b.shape[1:])  # (layers, d_out, r)
+            a_full[idx], b_full[idx] = a, b
+            a_parts.append(a_full)
+            b_parts.append(b_full)
+        A[name], B[name] = torch.cat(a_parts, dim=1), torch.cat(b_parts, dim=2)
     return LoraAdapter(
-        A={m: torch.cat([p.A[m] for p in parts], dim=1) for m in first.modules},
-        B={m: torch.cat([p.B[m] for p in parts], dim=2) for m in first.modules},
-        layers=first.layers,
+        A=A,
+        B=B,
+        layers=layers,
         scale=parts[0].scale,
         base_model=first.base_model,
         metadata=dict(metadata if metadata is not None else first.metadata),

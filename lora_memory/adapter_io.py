@@ -85,14 +85,17 @@ def roundtrip(adapter: LoraAdapter, precision: str) -> LoraAdapter:
 
 def stored_nbytes(adapter: LoraAdapter, precision: str) -> int:
     """Tensor bytes of ``adapter`` stored at ``precision`` (without the file header)."""
+    return sum(
+        adapter.rank(m) * row_nbytes(len(adapter.layers), adapter.A[m].shape[-1], adapter.B[m].shape[1], precision)
+        for m in adapter.modules
+    )
+
+
+def row_nbytes(layers: int, d_in: int, d_out: int, precision: str) -> int:
+    """Stored bytes of one rank row: a row of A and a column of B in each of ``layers`` layers,
+    and at int8 their two fp16 scales."""
     size = {"fp32": 4, "fp16": 2, "int8": 1}[check_precision(precision)]
-    total = 0
-    for m in adapter.modules:
-        a = adapter.A[m]
-        total += size * (a.numel() + adapter.B[m].numel())
-        if precision == "int8":
-            total += 2 * 2 * (a.numel() // a.shape[-1])  # an fp16 scale per rank row of A and column of B
-    return total
+    return layers * ((d_in + d_out) * size + (2 * 2 if precision == "int8" else 0))
 
 
 # ---- bytes and files ------------------------------------------------------------------------------

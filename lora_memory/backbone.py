@@ -108,6 +108,22 @@ def _find_blocks(model: nn.Module, num_layers: int) -> tuple[str, nn.ModuleList]
     )
 
 
+def model_identity(model: PreTrainedModel, name: str) -> BaseModelIdentity:
+    """The identity of a causal LM; works on a model built on the meta device (no weights)."""
+    config = model.config
+    _, blocks = _find_blocks(model, config.num_hidden_layers)
+    shapes = {path.rsplit(".", 1)[-1]: [m.in_features, m.out_features]
+              for path, m in blocks[0].named_modules() if isinstance(m, nn.Linear)}
+    return BaseModelIdentity(
+        name=name,
+        model_type=config.model_type,
+        num_layers=config.num_hidden_layers,
+        hidden_size=config.hidden_size,
+        vocab_size=model.get_input_embeddings().weight.shape[0],
+        module_shapes=shapes,
+    )
+
+
 class Backbone:
     """A frozen causal LM with its tokenizer, chat template, identity and capture hooks.
 
@@ -128,15 +144,7 @@ class Backbone:
         injection.install(self.blocks)
         linears = {path: m for path, m in self.blocks[0].named_modules() if isinstance(m, nn.Linear)}
         self._inner_paths = {path.rsplit(".", 1)[-1]: path for path in linears}
-        shapes = {path.rsplit(".", 1)[-1]: [m.in_features, m.out_features] for path, m in linears.items()}
-        self.identity = BaseModelIdentity(
-            name=self.name,
-            model_type=config.model_type,
-            num_layers=config.num_hidden_layers,
-            hidden_size=config.hidden_size,
-            vocab_size=model.get_input_embeddings().weight.shape[0],
-            module_shapes=shapes,
-        )
+        self.identity = model_identity(model, self.name)
 
     @classmethod
     def load(
@@ -296,6 +304,14 @@ class Backbone:
             rows = [torch.log_softmax(self.logits(h).float(), dim=-1).gather(-1, s.unsqueeze(-1)).squeeze(-1)
                     for h, s in zip(hidden, successors, strict=True)]
         return -torch.stack(rows)
+
+    def final_norm(self, hidden: Tensor) -> Tensor:
+        """The model's last norm applied to hidden states (what ``output_hidden_states`` ends with)."""
+        norm = getattr(self.model.get_decoder(), "norm", None)
+        if norm is None:
+            raise BackboneError(f"{type(self.model).__name__} has no final norm at `model.norm`")
+        with torch.no_grad():
+            return norm(hidden)
 
     def token_embeddings(self, input_ids: Tensor) -> Tensor:
         """Input embeddings of token ids, ``(..., hidden)``."""

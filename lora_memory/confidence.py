@@ -51,6 +51,7 @@ def answer_likelihoods(
     prompts: Sequence[Sequence[int]],
     answers: Sequence[Sequence[int]],
     adapters: Sequence[LoraAdapter | None],
+    baselines: Sequence[LoraAdapter | None] | None = None,
 ) -> list[AnswerLikelihood]:
     """Each answer's mean log-probability after its prompt, with its adapter and without.
 
@@ -58,13 +59,17 @@ def answer_likelihoods(
         prompts: chat prompts (token ids), as generated from.
         answers: the generated reply ids; a trailing EOS is not scored.
         adapters: each reply's adapter (None: the reply owes nothing to an adapter).
+        baselines: what "without" applies to each reply instead of nothing: a task adapter
+            joined to the documents' one, so that the support measured is the documents' alone.
 
     Returns:
         One `AnswerLikelihood` per answer; an empty answer, or one without an adapter, gets
         `NO_ANSWER` (support 0: nothing the adapters added).
     """
-    if not len(prompts) == len(answers) == len(adapters):
-        raise ValueError(f"{len(prompts)} prompts, {len(answers)} answers and {len(adapters)} adapters")
+    baselines = [None] * len(adapters) if baselines is None else baselines
+    if not len(prompts) == len(answers) == len(adapters) == len(baselines):
+        raise ValueError(f"{len(prompts)} prompts, {len(answers)} answers, {len(adapters)} adapters and "
+                         f"{len(baselines)} baselines")
     eos = backbone.tokenizer.eos_token_id
     content = [list(a[:-1]) if a and a[-1] == eos else list(a) for a in answers]
     scored = [i for i, (a, ad) in enumerate(zip(content, adapters, strict=True)) if a and ad is not None]
@@ -74,7 +79,7 @@ def answer_likelihoods(
     # the batch doubled: the first half with adapters, the second half without
     batch_prompts = [list(prompts[i]) for i in scored] * 2
     batch_answers = [content[i] for i in scored] * 2
-    batch_adapters = [adapters[i] for i in scored] + [None] * len(scored)
+    batch_adapters = [adapters[i] for i in scored] + [baselines[i] for i in scored]
     ids, mask, positions = answer_batch(backbone, batch_prompts, batch_answers)
     stacked = AdapterBatch.stack(batch_adapters)
     with torch.no_grad():

@@ -17,6 +17,15 @@ class CheckpointError(LoraMemoryError):
     """A hypernetwork checkpoint file is missing, truncated, corrupt or not ours."""
 
 
+class UnsafePickleError(CheckpointError):
+    """A pickled upstream checkpoint asks for something other than tensors, containers and the
+    upstream config records; it is refused before anything it names is imported or run."""
+
+
+class UpstreamFormatError(CheckpointError):
+    """An upstream (Sakana AI) checkpoint has a layout or option this converter does not reproduce."""
+
+
 class AdapterFormatError(LoraMemoryError):
     """An adapter (ours or a PEFT folder) is malformed or does not fit the backbone."""
 

@@ -4,7 +4,8 @@ Batched (`generate`), or one prompt streamed from a background thread (`stream_g
 `aiterate` for asyncio).
 
 Also the teacher-forced view of the same prompts (`answer_batch`, `gather_positions`), which
-training losses and the context-distillation baseline score given answers with.
+training losses and the context-distillation baseline score given answers with, and
+`score_answers`, the held-out likelihood of given answers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 from transformers import TextIteratorStreamer
@@ -107,6 +109,48 @@ def gather_positions(hidden: torch.Tensor, positions: list[list[int]]) -> torch.
     rows = torch.tensor([i for i, pos in enumerate(positions) for _ in pos], device=hidden.device)
     cols = torch.tensor([p for pos in positions for p in pos], device=hidden.device)
     return hidden[rows, cols]
+
+
+@dataclass(frozen=True)
+class AnswerScore:
+    """How a given answer reads to the model: its mean token negative log-likelihood and whether
+    greedy decoding would start with exactly it (the argmax at every answer position)."""
+
+    nll: float
+    greedy: bool
+
+
+def score_answers(
+    backbone: Backbone,
+    prompts: Sequence[Sequence[int]],
+    answers: Sequence[Sequence[int]],
+    adapters: Sequence[LoraAdapter | None] | None = None,
+    *,
+    batch_size: int = 8,
+) -> list[AnswerScore]:
+    """Teacher-forced scores of ``answers[i]`` after ``prompts[i]`` (with ``adapters[i]``).
+
+    One forward pass per batch instead of a decode: held-out curves read the answer's likelihood,
+    which moves long before exact match does, and ``greedy`` tells which answers a method would
+    produce word for word (the in-context test of which questions are answerable at all).
+    """
+    if adapters is not None and len(adapters) != len(prompts):
+        raise ValueError(f"{len(prompts)} prompts but {len(adapters)} adapters")
+    out = []
+    for start in range(0, len(prompts), batch_size):
+        sl = slice(start, start + batch_size)
+        gold = [list(a) for a in answers[sl]]
+        ids, mask, positions = answer_batch(backbone, [list(p) for p in prompts[sl]], gold)
+        batch = AdapterBatch.stack(adapters[sl]) if adapters is not None else None
+        with torch.no_grad():
+            hidden = backbone.final_hidden(ids, mask, batch.to(backbone.device) if batch else None)
+            log_p = torch.log_softmax(backbone.logits(gather_positions(hidden, positions)).float(), -1)
+        targets = torch.tensor([t for a in gold for t in a], device=log_p.device)
+        nll = -log_p.gather(-1, targets[:, None]).squeeze(-1)
+        hit = log_p.argmax(-1) == targets
+        sizes = [len(a) for a in gold]
+        out += [AnswerScore(float(n.mean()), bool(h.all())) for n, h in zip(nll.split(sizes), hit.split(sizes))]
+    return out
 
 
 def in_context_question(document: str, question: str) -> str:

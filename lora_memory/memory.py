@@ -1,23 +1,30 @@
 """`ParametricMemory`: documents in, adapters stored, questions answered with the right adapters.
 
-``add`` internalizes a document into a LoRA adapter (Doc-to-LoRA) and stores both; ``ask`` routes
-the question to the most similar documents (embedding similarity, the few best reordered by the
-backbone's question likelihood: `lora_memory.router`), concatenates their adapters along rank
-(their updates add up) and generates with the result. The document never enters the answer's
-prompt (the reranker reads only a few short candidates, to choose), so a question costs the same
-whatever the documents' length. Everything persists in one directory (`lora_memory.store`).
+``add`` cuts a document into segments of whole sentences (`lora_memory.segments`), internalizes
+every segment into its own LoRA adapter (Doc-to-LoRA, segments batched) and stores them under the
+document's id; ``ask`` routes the question to the best segments across all documents (embedding
+similarity, the few best reordered by the backbone's question likelihood: `lora_memory.router`),
+concatenates their adapters along rank (their updates add up) and generates with the result.
+Nothing of a long document is dropped or summed away, and the text never enters the answer's
+prompt (the reranker reads only a few short segments, to choose), so a question costs the same
+whatever the documents' length. A storage budget (``storage_budget``) can cap each segment's
+adapter at a fraction of its text's KV cache, at a measured cost in answers (BENCHMARKS.md,
+"Documents as segments"). Everything persists in one directory (`lora_memory.store`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from lora_memory import router as routing
@@ -37,10 +44,21 @@ from lora_memory.generation import (
     in_context_question,
     stream_generate,
 )
-from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
+from lora_memory.hypernets.doc2lora import DocToLoRA, internalize_segments
 from lora_memory.loading import LazyModels
 from lora_memory.router import Encoder, QuestionLikelihood, Router
-from lora_memory.store import DEFAULT_BUSY_TIMEOUT, Store, StoredDocument, check_metadata, validate_id
+from lora_memory.segments import SEGMENT_TOKENS, row_budget, row_bytes, split_segments
+from lora_memory.store import (
+    DEFAULT_BUSY_TIMEOUT,
+    Segment,
+    SegmentKey,
+    Store,
+    StoredDocument,
+    StoredSegment,
+    check_metadata,
+    validate_id,
+)
+from lora_memory.task import TaskAdapter
 
 
 ANY_LENGTH = 2**62  # `Store.short_texts` bound that reads every text
@@ -48,30 +66,58 @@ ANY_LENGTH = 2**62  # `Store.short_texts` bound that reads every text
 
 @dataclass(frozen=True)
 class MemoryAnswer:
-    """An answer and the documents whose adapters produced it.
+    """An answer and the documents and segments whose adapters produced it.
 
     Attributes:
         answer: the generated text.
-        document_ids: the routed documents, best first (empty when the memory is empty).
-        scores: their routing scores, higher is better: cosine similarity, or where the memory
-            reranks, the question's mean log-likelihood + 5 x cosine (1.0 for a one-document memory).
-
+        document_ids: the routed segments' documents, best first, each once (empty when the
+            memory is empty).
+        scores: each document's best segment score, higher is better: cosine similarity, or where
+            the memory reranks, the question's mean log-likelihood + 5 x cosine (1.0 for a memory
+            of one segment).
+        segments: the routed segments, best first, as ``(document id, position)``.
+        segment_scores: their routing scores.
         confidence: how much the routed adapters support the answer (`lora_memory.confidence`:
             its mean token log-probability with them minus without them, nats; 0 when no
             adapter was used). How well it tells right answers from wrong ones on held-out
-            documents: BENCHMARKS.md, "Confidence and hybrid answers".
+            documents: BENCHMARKS.md, "Conversations and confidence".
         source: ``"adapters"`` (the question alone in the prompt, the routed adapters applied)
             or ``"text"`` (its confidence fell below ``text_fallback``: answered again with the
-            routed documents' text in the prompt and no adapter).
+            routed segments' text in the prompt and no adapter).
         prompt_tokens: tokens of the prompt the answer was generated from.
     """
 
     answer: str
     document_ids: list[str]
     scores: list[float]
+    segments: list[SegmentKey] = field(default_factory=list)
+    segment_scores: list[float] = field(default_factory=list)
     confidence: float = 0.0
     source: str = "adapters"
     prompt_tokens: int = 0
+
+    @classmethod
+    def from_route(
+        cls, answer: str, route: Sequence[tuple[SegmentKey, float]], confidence: float = 0.0,
+        source: str = "adapters", prompt_tokens: int = 0,
+    ) -> MemoryAnswer:
+        """The answer to a question routed to ``route``'s segments (best first, with their scores)."""
+        documents = _by_document(route)
+        return cls(answer, [d for d, _ in documents], [s for _, s in documents], [k for k, _ in route],
+                   [s for _, s in route], confidence, source, prompt_tokens)
+
+
+def _by_document(route: Sequence[tuple[SegmentKey, float]]) -> list[tuple[str, float]]:
+    """The documents of a segment route, best first, each once with its best segment's score."""
+    best: dict[str, float] = {}
+    for (doc_id, _), score in route:
+        best.setdefault(doc_id, score)
+    return list(best.items())
+
+
+def _check_task(task: object) -> None:
+    if task is not None and not isinstance(task, TaskAdapter):
+        raise QuestionError(f"task must be a TaskAdapter, got {type(task).__name__}")
 
 
 class ParametricMemory:
@@ -86,18 +132,23 @@ class ParametricMemory:
         doc2lora: a loaded Doc-to-LoRA network; else ``checkpoint``, or the shipped default.
         checkpoint: path of a Doc-to-LoRA checkpoint.
         encoder: router encoder, ``texts -> (n, dim)``; default all-MiniLM-L6-v2, loaded only
-            once the memory holds two documents or more.
-        top_k: documents whose adapters each question runs with.
-        rerank: reorder the embedding router's best few documents by how likely the backbone
-            finds the question about each, when all of them are up to 256 tokens (e.g. passages;
-            one longer candidate keeps the embedding order); it costs one short backbone pass per
-            candidate and found the right passage far more often.
+            once the memory holds two segments or more.
+        top_k: segments whose adapters each question runs with.
+        rerank: reorder the embedding router's best few segments by how likely the backbone
+            finds the question about each, when all of them are up to 256 tokens (one longer
+            candidate keeps the embedding order); it costs one short backbone pass per candidate
+            and found the right passage far more often.
         max_document_tokens: longest document accepted (None: no limit); longer ones raise
-            `DocumentError`, since internalizing costs one backbone pass per chunk.
+            `DocumentError`, since internalizing costs one backbone pass per segment.
         max_new_tokens: default answer length.
         device: device to load the backbone on (default: CUDA when available).
-        precision: how new adapters are stored: ``fp32``, ``fp16`` (half the bytes) or ``int8``
-            (a quarter, one scale per rank vector; its NIAH cost is in BENCHMARKS.md).
+        precision: how new adapters are stored: ``int8`` (the default: one fp16 scale per rank
+            vector, a quarter of fp32's bytes),
+            ``fp16`` or ``fp32``. Quality per precision: BENCHMARKS.md, "Documents as segments".
+        segment_tokens: longest segment a document is cut into (whole sentences).
+        storage_budget: a segment's stored adapter bytes at most this fraction of the fp16 KV
+            cache of its text (rows are kept in the network's order of importance); None (the
+            default) keeps every row the network emits.
         read_only: open the store for reading only: ``add``, ``update`` and ``delete`` raise
             `ReadOnlyStoreError`. A store whose files cannot be written opens this way by itself.
         busy_timeout: seconds a write waits while another process holds the store's write lock,
@@ -127,7 +178,9 @@ class ParametricMemory:
         max_document_tokens: int | None = 131072,
         max_new_tokens: int = 64,
         device: str | None = None,
-        precision: str = "fp32",
+        precision: str = "int8",
+        segment_tokens: int = SEGMENT_TOKENS,
+        storage_budget: float | None = None,
         read_only: bool = False,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         allow_foreign_files: bool = False,
@@ -136,6 +189,10 @@ class ParametricMemory:
     ):
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
+        if segment_tokens < 1:
+            raise ValueError(f"segment_tokens must be at least 1, got {segment_tokens}")
+        if storage_budget is not None and not storage_budget > 0:
+            raise ValueError(f"storage_budget must be a fraction > 0 of the KV cache, or None, got {storage_budget!r}")
         self.precision = check_precision(precision)
         self._models = LazyModels(
             "doc2lora", backbone=backbone, hypernet=doc2lora, model=model, checkpoint=checkpoint, device=device
@@ -157,6 +214,10 @@ class ParametricMemory:
         self.max_new_tokens = max_new_tokens
         self.text_fallback = text_fallback
         self.fallback_tokens = fallback_tokens
+        self.segment_tokens = segment_tokens
+        self.storage_budget = storage_budget
+        # The routing index, (encoder, dim, store generation) -> keys, embeddings, document of each row.
+        self._index: tuple[tuple[str, int, tuple[int, int]], list[SegmentKey], Tensor, Tensor] | None = None
 
     @property
     def path(self) -> str:
@@ -206,8 +267,9 @@ class ParametricMemory:
         """Internalize and store several documents, with a progress bar.
 
         Every text, id and metadata is checked before the first document is internalized, so bad
-        input leaves the store unchanged and costs no backbone pass. Documents are internalized one at a time to bound
-        memory; each is stored as soon as its adapter exists.
+        input leaves the store unchanged and costs no backbone pass. Documents are internalized one
+        at a time (each document's segments in batches) to bound memory; each is stored as soon as
+        its adapters exist.
         """
         self._store.check_writable()
         if isinstance(texts, (str, bytes)) or not isinstance(texts, Iterable):
@@ -259,29 +321,38 @@ class ParametricMemory:
 
     def _write(self, doc_id: str, text: str, metadata: dict[str, Any] | None, must_exist: bool) -> None:
         # Internalize first: a document that fails leaves the store untouched.
-        backbone = self.backbone
-        adapter = internalize(backbone, self._models.hypernet, text, max_tokens=self.max_document_tokens)
-        self._store.put(
-            doc_id,
-            text,
-            adapter,
-            identity=backbone.identity,
-            tokens=int(adapter.metadata["tokens"]),
-            chunks=int(adapter.metadata["chunks"]),
-            metadata=metadata,
-            must_exist=must_exist,
-            precision=self.precision,
+        tokens, segments = self._internalize(text)
+        self._store.put_segments(
+            doc_id, text, segments, identity=self.backbone.identity, tokens=tokens, metadata=metadata,
+            must_exist=must_exist, precision=self.precision,
         )
 
+    def _internalize(self, text: str) -> tuple[int, list[Segment]]:
+        """The document's tokens and its segments with their adapters, each cut to the storage budget."""
+        backbone, hypernet = self.backbone, self._models.hypernet
+        tokens = len(document_token_ids(backbone, text, self.max_document_tokens))
+        texts = split_segments(backbone, text, self.segment_tokens) or [text]
+        per_row = row_bytes(backbone, len(hypernet.layers), hypernet.target, self.precision)
+        budget = self.storage_budget
+        adapters = internalize_segments(
+            backbone, hypernet, texts,
+            max_rows=None if budget is None else (lambda n: row_budget(backbone, n, per_row, budget)),
+        )
+        return tokens, [Segment(t, int(a.metadata["tokens"]), a) for t, a in zip(texts, adapters, strict=True)]
+
     def delete(self, id: str) -> None:
-        """Remove a document and its adapter; raises `DocumentNotFoundError` when absent."""
+        """Remove a document and all its segments; raises `DocumentNotFoundError` when absent."""
         self._store.check_writable()
         self._store.delete(id)
 
     # ---- reading ---------------------------------------------------------------------------
     def get(self, id: str) -> StoredDocument:
-        """The stored document; raises `DocumentNotFoundError` when absent."""
+        """The stored document, whole text included; raises `DocumentNotFoundError` when absent."""
         return self._store.get(id)
+
+    def segments(self, id: str) -> list[StoredSegment]:
+        """The document's segments in order, each its own adapter; raises `DocumentNotFoundError` when absent."""
+        return self._store.segments(id)
 
     def ids(self) -> list[str]:
         """Document ids, in the order they were first added."""
@@ -294,7 +365,9 @@ class ParametricMemory:
         return id in self._store
 
     def adapter(self, *ids: str) -> LoraAdapter:
-        """One document's adapter, or several concatenated along rank: what `ask` applies."""
+        """All segment adapters of one document, or of several, concatenated along rank.
+
+        `ask` applies only the routed segments' adapters (`segment_adapter`)."""
         if not ids:
             raise ValueError("name at least one document id")
         adapters = [self._store.adapter(i) for i in ids]
@@ -302,8 +375,17 @@ class ParametricMemory:
             return adapters[0]
         return concat_adapters(adapters, metadata={"kind": "doc2lora", "documents": list(ids)})
 
-    def _routed_adapter(self, route: Sequence[tuple[str, float]]) -> LoraAdapter | None:
-        return self.adapter(*(doc_id for doc_id, _ in route)) if route else None
+    def segment_adapter(self, *keys: SegmentKey) -> LoraAdapter:
+        """The adapters of segments ``(document id, position)``, concatenated along rank: what `ask` applies."""
+        if not keys:
+            raise ValueError("name at least one segment")
+        adapters = [self._store.adapter(doc_id, position) for doc_id, position in keys]
+        if len(adapters) == 1:
+            return adapters[0]
+        return concat_adapters(adapters, metadata={"kind": "doc2lora", "segments": [list(k) for k in keys]})
+
+    def _routed_adapter(self, route: Sequence[tuple[SegmentKey, float]]) -> LoraAdapter | None:
+        return self.segment_adapter(*(key for key, _ in route)) if route else None
 
     # ---- routing ---------------------------------------------------------------------------
     def _check_questions(
@@ -330,12 +412,18 @@ class ParametricMemory:
         return prompts
 
     def route(self, question: str, k: int | None = None) -> list[tuple[str, float]]:
-        """The ``k`` documents (default ``top_k``) ``question`` is routed to, best first, as ``(id, score)``.
+        """The ``k`` documents (default ``top_k``) ``question`` is routed to, best first, as ``(id, score)``:
+        the documents of the best segments, each once, scored by its best segment.
 
         Scores are cosine similarities, or where the memory reranks (``rerank``, candidates all
         up to 256 tokens), the question's mean log-likelihood + 5 x cosine: compare them within
         one route, not across routes.
         """
+        return [_by_document(route) for route in self._route_many([question], k, per_document=True)][0]
+
+    def route_segments(self, question: str, k: int | None = None) -> list[tuple[SegmentKey, float]]:
+        """The ``k`` segments (default ``top_k``) ``question`` is routed to, best first, as
+        ``((document id, position), score)``: whose adapters `ask` runs with."""
         return self._route_many([question], k)[0]
 
     def retrieve(self, question: str, k: int | None = None) -> list[StoredDocument]:
@@ -343,34 +431,49 @@ class ParametricMemory:
         return [self._store.get(doc_id) for doc_id, _ in self.route(question, k)]
 
     def _route_many(
-        self, questions: Sequence[str], k: int | None, checked: bool = False
-    ) -> list[list[tuple[str, float]]]:
-        """Routes of several questions; ``checked``: the caller has already bounded them (`_check_questions`)."""
+        self, questions: Sequence[str], k: int | None, checked: bool = False, per_document: bool = False
+    ) -> list[list[tuple[SegmentKey, float]]]:
+        """Segment routes of several questions; ``checked``: the caller has already bounded them
+        (`_check_questions`); ``per_document``: at most one segment per document, its best."""
         questions = [require_text(q, "question", QuestionError) for q in questions]
         k = self.top_k if k is None else k
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        ids = self._store.ids()
-        if len(ids) <= 1:  # nothing to choose between: no encoder needed
-            return [[(doc_id, 1.0) for doc_id in ids] for _ in questions]
+        index = self._index
+        if (index is None or index[0][2] != self._store.generation()) and self._store.segment_count() <= 1:
+            keys = self._store.segment_keys()  # nothing to choose between: no encoder needed
+            return [[(key, 1.0) for key in keys] for _ in questions]
         if self.rerank and not checked:  # the reranker runs the backbone over each question: bound them first
             self._check_questions(questions, 0)
         router = self._get_router()
         asked = router.embed(questions)
-        dim = asked.shape[-1]
+        keys, matrix, groups = self._embedding_index(router, asked.shape[-1])
+        depth = max(k, routing.RERANK_CANDIDATES) if self.rerank else k
+        routes = [router.top_k(q, matrix, depth, groups=groups if per_document else None) for q in asked]
+        if self.rerank:
+            routes = self._rerank(questions, routes, keys, k)
+        return [[(keys[i], score) for i, score in route] for route in routes]
+
+    def _embedding_index(self, router: Router, dim: int) -> tuple[list[SegmentKey], Tensor, Tensor]:
+        """Segment keys, their ``(n, dim)`` embeddings and each row's document number, kept in memory
+        until the store changes (`Store.generation`), so a question reads no embedding or text from disk.
+        Segments not embedded yet are embedded first (their texts are the only ones read)."""
+        index = self._index
+        if index is not None and index[0] == (router.name, dim, self._store.generation()):
+            return index[1], index[2], index[3]
         pending = self._store.pending_embeddings(router.name, dim)
         if pending:
             vectors = router.embed([text for _, _, text in pending])
             self._store.save_embeddings(router.name, [(i, v, e) for (i, v, _), e in zip(pending, vectors, strict=True)])
-        doc_ids, matrix = self._store.embeddings(router.name, dim)
-        depth = max(k, routing.RERANK_CANDIDATES) if self.rerank else k
-        routes = [router.top_k(q, matrix, depth) for q in asked]
-        if self.rerank:
-            routes = self._rerank(questions, routes, doc_ids, k)
-        return [[(doc_ids[i], score) for i, score in route] for route in routes]
+        stamp = (router.name, dim, self._store.generation())  # after this object's own embeddings were saved
+        keys, matrix = self._store.embeddings(router.name, dim)
+        numbers: dict[str, int] = {}
+        groups = torch.tensor([numbers.setdefault(doc_id, len(numbers)) for doc_id, _ in keys], dtype=torch.long)
+        self._index = (stamp, keys, matrix, groups)
+        return keys, matrix, groups
 
     def _rerank(
-        self, questions: Sequence[str], routes: list[list[tuple[int, float]]], doc_ids: list[str], k: int
+        self, questions: Sequence[str], routes: list[list[tuple[int, float]]], keys: list[SegmentKey], k: int
     ) -> list[list[tuple[int, float]]]:
         """Each route's candidates reordered by question likelihood, where all of them are short enough.
 
@@ -378,12 +481,12 @@ class ParametricMemory:
         embeddings were read drops out of its route.
         """
         texts = self._store.short_texts(
-            sorted({doc_ids[i] for route in routes for i, _ in route}), routing.RERANK_MAX_TOKENS
+            sorted({keys[i] for route in routes for i, _ in route}), routing.RERANK_MAX_TOKENS
         )
-        routes = [[(i, score) for i, score in route if doc_ids[i] in texts] for route in routes]
-        short = [all(texts[doc_ids[i]] is not None for i, _ in route) for route in routes]
+        routes = [[(i, score) for i, score in route if keys[i] in texts] for route in routes]
+        short = [all(texts[keys[i]] is not None for i, _ in route) for route in routes]
         pairs = [
-            (texts[doc_ids[i]], question)
+            (texts[keys[i]], question)
             for question, route, ok in zip(questions, routes, short, strict=True)
             if ok
             for i, _ in route
@@ -408,19 +511,24 @@ class ParametricMemory:
         *,
         k: int | None = None,
         max_new_tokens: int | None = None,
+        task: TaskAdapter | None = None,
         system: str | None = None,
         history: Sequence[Turn | tuple[str, str]] = (),
     ) -> MemoryAnswer:
-        """Answer with the adapters of the ``k`` best-matching documents (the text is not in the prompt).
+        """Answer with the adapters of the ``k`` best-matching segments (no text is in the prompt).
 
         Args:
+            task: a `TaskAdapter` (e.g. "Answer in one word.") whose adapter is added to the
+                segments' by rank concatenation, to ask the reply in the task's form (measured
+                with the shipped networks in BENCHMARKS.md, "Composition: a task adapter with a
+                document adapter").
             system: a system turn for the prompt (None: the chat template's default).
             history: earlier turns of a chat, oldest first, written into the prompt as they are
                 (`lora_memory.chat.recent_turns` cuts a long one to a token window). Routing reads
                 the question alone.
         """
         return self.ask_batch(
-            [question], k=k, max_new_tokens=max_new_tokens, system=system, histories=[history]
+            [question], k=k, max_new_tokens=max_new_tokens, task=task, system=system, histories=[history]
         )[0]
 
     def ask_batch(
@@ -429,15 +537,18 @@ class ParametricMemory:
         *,
         k: int | None = None,
         max_new_tokens: int | None = None,
+        task: TaskAdapter | None = None,
         system: str | None = None,
         histories: Sequence[Sequence[Turn | tuple[str, str]]] | None = None,
     ) -> list[MemoryAnswer]:
-        """Answer several questions in ONE batched generation, each with its own adapters.
+        """Answer several questions in ONE batched generation, each with its own adapters (and
+        ``task``'s, as in `ask`).
 
         Every answer's confidence is scored in one more batched pass; with ``text_fallback`` set,
-        the answers below it are generated again, batched, from the routed documents' text.
+        the answers below it are generated again, batched, from the routed segments' text.
         ``histories``: one chat history per question (see `ask`).
         """
+        _check_task(task)
         if isinstance(questions, (str, bytes)) or not isinstance(questions, Sequence):
             raise QuestionError(f"ask_batch takes a list of questions, got {type(questions).__name__}; use ask for one")
         if not questions:
@@ -448,16 +559,20 @@ class ParametricMemory:
         prompts = self._check_questions(questions, max_new_tokens, system, histories)
         routes = self._route_many(questions, k, checked=True)
         adapters = [self._routed_adapter(r) for r in routes]
+        baselines = None
+        if task is not None:  # confidence then measures the documents' support beyond the task's
+            adapters = [task.combined_with(a) for a in adapters]
+            baselines = [task.adapter] * len(adapters)
         backbone = self.backbone
         replies = generate_ids(backbone, prompts, adapters, max_new_tokens=max_new_tokens)
-        likelihoods = answer_likelihoods(backbone, prompts, replies, adapters)
+        likelihoods = answer_likelihoods(backbone, prompts, replies, adapters, baselines)
         answers = [
-            MemoryAnswer(text, [doc_id for doc_id, _ in r], [score for _, score in r], lk.support, "adapters", len(p))
+            MemoryAnswer.from_route(text, r, lk.support, "adapters", len(p))
             for text, r, lk, p in zip(decode_replies(backbone, replies), routes, likelihoods, prompts, strict=True)
         ]
         if self.text_fallback is not None:
-            low = [i for i, a in enumerate(answers) if a.document_ids and a.confidence < self.text_fallback]
-            answers = self._answer_from_text(answers, low, questions, system, histories, max_new_tokens)
+            low = [i for i, a in enumerate(answers) if a.segments and a.confidence < self.text_fallback]
+            answers = self._answer_from_text(answers, low, questions, system, histories, max_new_tokens, task)
         return answers
 
     def _answer_from_text(
@@ -468,25 +583,27 @@ class ParametricMemory:
         system: str | None,
         histories: Sequence[Sequence[Turn]],
         max_new_tokens: int,
+        task: TaskAdapter | None,
     ) -> list[MemoryAnswer]:
-        """``answers`` with those at ``low`` generated again from their routed documents' text."""
+        """``answers`` with those at ``low`` generated again from their routed segments' text (and
+        ``task``'s adapter alone)."""
         if not low:
             return answers
         backbone = self.backbone
-        # a document deleted since routing gives no text
-        stored = self._store.short_texts(sorted({d for i in low for d in answers[i].document_ids}), ANY_LENGTH)
+        # a segment deleted since routing gives no text
+        stored = self._store.short_texts(sorted({key for i in low for key in answers[i].segments}), ANY_LENGTH)
         prompts = []
         for i in low:
             history = [(t.role, t.text) for t in histories[i]]
             bare = len(backbone.chat_prompt(in_context_question("", questions[i]), system, history))
             room = min(self.fallback_tokens, backbone.context_window - max_new_tokens - bare)
-            context = "\n\n".join(stored.get(d) or "" for d in answers[i].document_ids)
+            context = "\n\n".join(stored.get(key) or "" for key in answers[i].segments)
             prompts.append(backbone.chat_prompt(with_context(backbone, context, questions[i], room), system, history))
-        texts = generate(backbone, prompts, None, max_new_tokens=max_new_tokens)
+        texts = generate(backbone, prompts, [task.adapter] * len(prompts) if task else None,
+                         max_new_tokens=max_new_tokens)
         out = list(answers)
         for i, text, prompt in zip(low, texts, prompts, strict=True):
-            out[i] = MemoryAnswer(text, answers[i].document_ids, answers[i].scores, answers[i].confidence, "text",
-                                  len(prompt))
+            out[i] = dataclasses.replace(answers[i], answer=text, source="text", prompt_tokens=len(prompt))
         return out
 
     async def aask(
@@ -495,12 +612,13 @@ class ParametricMemory:
         *,
         k: int | None = None,
         max_new_tokens: int | None = None,
+        task: TaskAdapter | None = None,
         system: str | None = None,
         history: Sequence[Turn | tuple[str, str]] = (),
     ) -> MemoryAnswer:
         """`ask` in a worker thread, leaving the event loop free."""
         return await asyncio.to_thread(
-            self.ask, question, k=k, max_new_tokens=max_new_tokens, system=system, history=history
+            self.ask, question, k=k, max_new_tokens=max_new_tokens, task=task, system=system, history=history
         )
 
     def stream(
@@ -509,6 +627,7 @@ class ParametricMemory:
         *,
         k: int | None = None,
         max_new_tokens: int | None = None,
+        task: TaskAdapter | None = None,
         system: str | None = None,
         history: Sequence[Turn | tuple[str, str]] = (),
     ) -> Iterator[str]:
@@ -517,10 +636,14 @@ class ParametricMemory:
         Always from the adapters, with no confidence: deciding to fall back to text needs the
         whole answer first, so use `ask` for that.
         """
+        _check_task(task)
         max_new_tokens = self.max_new_tokens if max_new_tokens is None else max_new_tokens
         (prompt,) = self._check_questions([question], max_new_tokens, system, [as_turns(history)])
         (route,) = self._route_many([question], k, checked=True)
-        return stream_generate(self.backbone, prompt, self._routed_adapter(route), max_new_tokens=max_new_tokens)
+        adapter = self._routed_adapter(route)
+        if task is not None:
+            adapter = task.combined_with(adapter)
+        return stream_generate(self.backbone, prompt, adapter, max_new_tokens=max_new_tokens)
 
     async def astream(
         self,
@@ -528,12 +651,13 @@ class ParametricMemory:
         *,
         k: int | None = None,
         max_new_tokens: int | None = None,
+        task: TaskAdapter | None = None,
         system: str | None = None,
         history: Sequence[Turn | tuple[str, str]] = (),
     ) -> AsyncIterator[str]:
         """`stream` for asyncio: routing and decoding run in worker threads."""
         pieces = await asyncio.to_thread(
-            self.stream, question, k=k, max_new_tokens=max_new_tokens, system=system, history=history
+            self.stream, question, k=k, max_new_tokens=max_new_tokens, task=task, system=system, history=history
         )
         async for piece in aiterate(pieces):
             yield piece
@@ -543,7 +667,7 @@ class ParametricMemory:
         """What the memory costs, next to the fp16 KV cache that holding the texts in context needs.
 
         Returns:
-            ``documents``, ``tokens``, ``adapter_bytes`` (fp32 tensors as stored),
+            ``documents``, ``tokens``, ``adapter_bytes`` (tensors as stored, at their precision),
             ``kv_cache_bytes_fp16`` (`Backbone.kv_cache_bytes`),
             and ``ratio`` = KV-cache bytes / adapter bytes (0 for an empty memory).
         """

@@ -71,21 +71,32 @@ class Router:
         return F.normalize(embeddings, dim=-1)
 
     @staticmethod
-    def top_k(question_embedding: Tensor, doc_embeddings: Tensor, k: int) -> list[tuple[int, float]]:
-        """The ``k`` most similar documents as ``(row index, cosine score)``, best first.
+    def top_k(
+        question_embedding: Tensor, doc_embeddings: Tensor, k: int, groups: Tensor | None = None
+    ) -> list[tuple[int, float]]:
+        """The ``k`` most similar rows (segments) as ``(row index, cosine score)``, best first.
 
         Args:
             question_embedding: ``(dim,)`` or ``(1, dim)``, normalised.
             doc_embeddings: ``(n, dim)``, normalised.
-            k: how many to return (at most ``n``); ties keep the documents' order.
+            k: how many to return (at most ``n``); ties keep the rows' order.
+            groups: ``(n,)`` a group number per row (its document); given, at most one row per
+                group is returned, its best.
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         if doc_embeddings.numel() == 0:
             return []
         scores = doc_embeddings @ question_embedding.reshape(-1)  # (n,)
-        order = torch.sort(scores, descending=True, stable=True).indices[:k]
-        return [(int(i), float(scores[i])) for i in order]
+        order = torch.sort(scores, descending=True, stable=True).indices
+        if groups is None:
+            return [(int(i), float(scores[i])) for i in order[:k]]
+        chosen: dict[int, int] = {}
+        for i in order.tolist():
+            chosen.setdefault(int(groups[i]), i)
+            if len(chosen) == k:
+                break
+        return [(i, float(scores[i])) for i in chosen.values()]
 
 
 class QuestionLikelihood:

@@ -4,8 +4,12 @@ The blobs are written by the adapter codec (`lora_memory.adapter_io`); this modu
 
 Layout of a store directory::
 
-    memory.sqlite          documents: id, text, metadata, sizes, blob name and SHA-256, embedding
-    adapters/lm-<uuid>.safetensors
+    memory.sqlite          documents: id, text, metadata, sizes
+                           segments: document id, position, text, blob name and SHA-256, embedding
+    adapters/lm-<uuid>.safetensors   one per segment
+
+A document is stored as segments (`lora_memory.segments`), each with its own adapter blob; a
+write replaces all of a document's segments at once, and a delete removes them all.
 
 The store owns exactly what its database lists, inside its own directory. Blob names are
 generated here (``lm-`` + a uuid4; stores of version 1 wrote the uuid alone) and every name read
@@ -62,7 +66,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lora_memory.adapter import LoraAdapter
+from lora_memory.adapter import LoraAdapter, concat_adapters
 from lora_memory.adapter_io import adapter_from_bytes, save_adapter, stored_nbytes
 from lora_memory.backbone import BaseModelIdentity
 from lora_memory.errors import (
@@ -87,7 +91,7 @@ log = logging.getLogger(__name__)
 STORE_FILE = "memory.sqlite"
 ADAPTER_DIR = "adapters"
 STORE_FORMAT = "lora-memory-store"
-STORE_VERSION = 2  # 2: the garbage table, "lm-" blob names, NFC ids
+STORE_VERSION = 3  # 2: the garbage table, "lm-" blob names, NFC ids; 3: segments under a document id
 MAX_ID_LENGTH = 200
 BLOB_PREFIX = "lm-"
 DEFAULT_BUSY_TIMEOUT = 30.0
@@ -102,21 +106,36 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS lora_memory (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS documents (
         id TEXT PRIMARY KEY,             -- NFC-normalised
-        text TEXT NOT NULL,
+        text TEXT NOT NULL,              -- the whole text
         metadata TEXT NOT NULL,          -- JSON object
         tokens INTEGER NOT NULL,
-        chunks INTEGER NOT NULL,
+        chunks INTEGER NOT NULL,         -- segments (the name versions 1-2 gave it, so they read alike)
+        adapter_nbytes INTEGER NOT NULL, -- tensor bytes of all its segments' adapters as stored
+        created REAL NOT NULL,
+        updated REAL NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS segments (
+        document_id TEXT NOT NULL,       -- documents.id
+        position INTEGER NOT NULL,       -- 0, 1, ... in document order
+        text TEXT NOT NULL,
+        tokens INTEGER NOT NULL,
         adapter_file TEXT NOT NULL UNIQUE,  -- fresh per write, so it doubles as a version
         adapter_sha256 TEXT NOT NULL,
         adapter_nbytes INTEGER NOT NULL, -- tensor bytes as stored, without the file header
         embedding BLOB,                  -- float32 router embedding, NULL until routing needs it
         embedding_model TEXT,            -- name of the encoder that made the embedding
-        created REAL NOT NULL,
-        updated REAL NOT NULL
+        PRIMARY KEY (document_id, position)
     )""",
     # Blobs replaced or deleted, removed from adapters/ once no reader can still want them.
     "CREATE TABLE IF NOT EXISTS garbage (name TEXT PRIMARY KEY)",
 )
+# A document of versions 1-2 is one segment: the view a read-only connection reads them through.
+_LEGACY_SEGMENTS = (
+    "CREATE TEMP VIEW segments AS SELECT id AS document_id, 0 AS position, text, tokens, adapter_file, "
+    "adapter_sha256, adapter_nbytes, embedding, embedding_model FROM documents"
+)
+
+SegmentKey = tuple[str, int]  # (document id, position)
 
 
 # ---- ids and records ----------------------------------------------------------------------------
@@ -178,16 +197,44 @@ class StoredDocument:
         text: the full text that was internalized.
         metadata: the caller's JSON metadata.
         tokens: backbone tokens in the text.
-        chunks: chunks the text was internalized in.
-        adapter_bytes: size of the adapter's tensors as stored (at the precision it was stored in).
+        segments: segments the text was stored as, each with its own adapter.
+        adapter_bytes: size of its adapters' tensors as stored (at the precision they were stored in).
     """
 
     id: str
     text: str
     metadata: dict[str, Any]
     tokens: int
-    chunks: int
+    segments: int
     adapter_bytes: int
+
+
+@dataclass(frozen=True)
+class StoredSegment:
+    """One segment of a stored document.
+
+    Attributes:
+        document_id: the document it belongs to.
+        position: its place in the document, from 0.
+        text: its text.
+        tokens: backbone tokens in it.
+        adapter_bytes: its adapter's tensor bytes as stored.
+    """
+
+    document_id: str
+    position: int
+    text: str
+    tokens: int
+    adapter_bytes: int
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of a document to store: its text, its tokens and its adapter."""
+
+    text: str
+    tokens: int
+    adapter: LoraAdapter
 
 
 # ---- the store ----------------------------------------------------------------------------------
@@ -234,7 +281,9 @@ class Store:
         self.busy_timeout = float(busy_timeout)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
-        self._embedding_cache: dict[tuple[str, str], tuple[str, bytes]] = {}  # read-only stores keep them here
+        # Read-only stores keep embeddings here: segment version (blob name) -> (encoder, bytes).
+        self._embedding_cache: dict[str, tuple[str, bytes]] = {}
+        self._commits = 0  # this object's own commits, which SQLite's data_version does not count
         if self.directory.exists() and not self.directory.is_dir():
             raise StoreError(
                 f"{self.directory} is a file, not a lora-memory store: a store is a directory holding "
@@ -339,14 +388,7 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 version = _check_format(conn, self.path)  # again, under the write lock: another process may have won
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                if version is not None and version < 2:
-                    _normalise_ids(conn, self.path)
-                conn.executemany(
-                    "INSERT OR REPLACE INTO lora_memory VALUES (?, ?)",
-                    [("format", STORE_FORMAT), ("version", str(STORE_VERSION))],
-                )
+                _upgrade(conn, self.path, STORE_VERSION if version is None else version)  # a new store: the schema
                 conn.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
@@ -400,6 +442,8 @@ class Store:
                 version = _check_format(conn, self.path)
             if version is None:
                 raise StoreError(f"{self.path} is an empty database, not a lora-memory store; give a store to read")
+            if version < 3:  # read as it is: an upgrade would write
+                conn.execute(_LEGACY_SEGMENTS)
             return conn
         except sqlite3.Error as exc:
             if conn is not None:
@@ -463,6 +507,7 @@ class Store:
             try:
                 yield conn
                 conn.execute("COMMIT")
+                self._commits += 1
             except BaseException as exc:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
@@ -477,7 +522,11 @@ class Store:
             except sqlite3.Error as exc:
                 raise self._sqlite_error(exc) from exc
 
-    def _not_found(self, doc_id: str) -> DocumentNotFoundError:
+    def _not_found(self, doc_id: str, position: int | None = None) -> DocumentNotFoundError:
+        if position is not None and self._query("SELECT 1 FROM documents WHERE id = ?", (doc_id,)):
+            return DocumentNotFoundError(
+                f"document {doc_id!r} in the store at {self.directory} has no segment {position}; segments() lists them"
+            )
         return DocumentNotFoundError(
             f"no document with id {doc_id!r} in the store at {self.directory}; ids() lists the stored documents"
         )
@@ -554,11 +603,11 @@ class Store:
                     for name in garbage:
                         if not isinstance(name, str) or not _BLOB_NAME.fullmatch(name):
                             log.warning("store %s: not deleting %r: not a blob name", self.directory, name)
-                        elif not conn.execute("SELECT 1 FROM documents WHERE adapter_file = ?", (name,)).fetchone():
+                        elif not conn.execute("SELECT 1 FROM segments WHERE adapter_file = ?", (name,)).fetchone():
                             (self._adapters / name).unlink(missing_ok=True)
                         removed.append(name)
                     if orphans:
-                        referenced = {n for (n,) in conn.execute("SELECT adapter_file FROM documents")}
+                        referenced = {n for (n,) in conn.execute("SELECT adapter_file FROM segments")}
                         for entry in os.scandir(self._adapters):
                             if _OWN_FILE.fullmatch(entry.name) and entry.name not in referenced:
                                 os.unlink(entry.path)
@@ -578,18 +627,41 @@ class Store:
         *,
         identity: BaseModelIdentity,
         tokens: int,
-        chunks: int,
         metadata: Mapping[str, Any] | None = None,
         must_exist: bool = False,
         precision: str = "fp32",
     ) -> None:
-        """Insert or replace a document and its adapter, atomically.
+        """`put_segments` for a document stored as one segment: its whole text and one adapter."""
+        self.put_segments(
+            doc_id, text, [Segment(text, tokens, adapter)], identity=identity, tokens=tokens, metadata=metadata,
+            must_exist=must_exist, precision=precision,
+        )
+
+    def put_segments(
+        self,
+        doc_id: str,
+        text: str,
+        segments: Sequence[Segment],
+        *,
+        identity: BaseModelIdentity,
+        tokens: int,
+        metadata: Mapping[str, Any] | None = None,
+        must_exist: bool = False,
+        precision: str = "fp32",
+    ) -> None:
+        """Insert or replace a document and all its segments' adapters, atomically.
+
+        Every blob is written under a fresh name before the one transaction that commits the rows,
+        so readers see all of the old segments or all of the new ones.
 
         Args:
-            identity: the backbone the adapter was made for; the first write binds the store to it.
+            text: the whole text, which `get` returns.
+            segments: the document's segments in order (at least one).
+            identity: the backbone the adapters were made for; the first write binds the store to it.
+            tokens: backbone tokens in the whole text.
             metadata: JSON metadata; None keeps a replaced document's metadata (``{}`` when new).
             must_exist: raise `DocumentNotFoundError` instead of inserting a new document.
-            precision: how the adapter's tensors are stored (see `adapter_to_bytes`).
+            precision: how the adapters' tensors are stored (see `adapter_to_bytes`).
 
         Raises:
             ReadOnlyStoreError: the store is open for reading only.
@@ -597,69 +669,81 @@ class Store:
         """
         self.check_writable()
         doc_id = validate_id(doc_id)
+        if not segments:
+            raise DocumentError(f"document {doc_id!r} has no segments to store")
         check_unicode(text, "document", DocumentError)
+        for segment in segments:
+            check_unicode(segment.text, "document segment", DocumentError)
         meta = None if metadata is None else json.dumps(check_metadata(metadata))
-        nbytes = stored_nbytes(adapter, precision)
-        blob = self._adapters / f"{BLOB_PREFIX}{uuid.uuid4().hex}.safetensors"
+        sizes = [stored_nbytes(segment.adapter, precision) for segment in segments]
+        blobs = [self._adapters / f"{BLOB_PREFIX}{uuid.uuid4().hex}.safetensors" for _ in segments]
         try:
             with self._transaction() as conn:
                 self._bind(conn, identity)
-                row = conn.execute("SELECT adapter_file FROM documents WHERE id = ?", (doc_id,)).fetchone()
-                if row is None and must_exist:
+                old = conn.execute("SELECT adapter_file FROM segments WHERE document_id = ?", (doc_id,)).fetchall()
+                exists = conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is not None
+                if not exists and must_exist:
                     raise self._not_found(doc_id)
-                try:
-                    sha = save_adapter(blob, adapter, identity, precision)
-                except OSError as exc:  # disk full, quota, permissions: nothing was committed
-                    raise StoreError(
-                        f"cannot write the adapter of document {doc_id!r} into {self._adapters}: {exc}; the store is "
-                        "unchanged"
-                    ) from exc
-                self._write_row(conn, doc_id, text, meta, tokens, chunks, blob.name, sha, nbytes, row is None)
-                if row is not None:
-                    conn.execute("INSERT OR IGNORE INTO garbage VALUES (?)", row)
+                rows = []
+                for position, (segment, blob, nbytes) in enumerate(zip(segments, blobs, sizes, strict=True)):
+                    try:
+                        sha = save_adapter(blob, segment.adapter, identity, precision)
+                    except OSError as exc:  # disk full, quota, permissions: nothing was committed
+                        raise StoreError(
+                            f"cannot write the adapters of document {doc_id!r} into {self._adapters}: {exc}; the "
+                            "store is unchanged"
+                        ) from exc
+                    rows.append((doc_id, position, segment.text, segment.tokens, blob.name, sha, nbytes))
+                self._write_rows(conn, doc_id, text, meta, tokens, sum(sizes), rows, exists)
+                conn.executemany("INSERT OR IGNORE INTO garbage VALUES (?)", old)
         except BaseException:
-            blob.unlink(missing_ok=True)
+            for blob in blobs:
+                blob.unlink(missing_ok=True)
             raise
-        if row is not None:
+        if old:
             self._collect_garbage()
 
     @staticmethod
-    def _write_row(
+    def _write_rows(
         conn: sqlite3.Connection,
         doc_id: str,
         text: str,
         meta: str | None,
         tokens: int,
-        chunks: int,
-        blob: str,
-        sha: str,
         nbytes: int,
-        new: bool,
+        segments: Sequence[tuple],
+        exists: bool,
     ) -> None:
         now = time.time()
-        if new:
+        if not exists:
             conn.execute(
-                "INSERT INTO documents (id, text, metadata, tokens, chunks, adapter_file, adapter_sha256, "
-                "adapter_nbytes, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (doc_id, text, meta or "{}", tokens, chunks, blob, sha, nbytes, now, now),
+                "INSERT INTO documents (id, text, metadata, tokens, chunks, adapter_nbytes, created, updated) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (doc_id, text, meta or "{}", tokens, len(segments), nbytes, now, now),
             )
         else:
             conn.execute(
                 "UPDATE documents SET text = ?, metadata = COALESCE(?, metadata), tokens = ?, chunks = ?, "
-                "adapter_file = ?, adapter_sha256 = ?, adapter_nbytes = ?, embedding = NULL, "
-                "embedding_model = NULL, updated = ? WHERE id = ?",
-                (text, meta, tokens, chunks, blob, sha, nbytes, now, doc_id),
+                "adapter_nbytes = ?, updated = ? WHERE id = ?",
+                (text, meta, tokens, len(segments), nbytes, now, doc_id),
             )
+            conn.execute("DELETE FROM segments WHERE document_id = ?", (doc_id,))
+        conn.executemany(
+            "INSERT INTO segments (document_id, position, text, tokens, adapter_file, adapter_sha256, adapter_nbytes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            segments,
+        )
 
     def delete(self, doc_id: str) -> None:
-        """Remove a document and its adapter blob; raises `DocumentNotFoundError` when absent."""
+        """Remove a document and all its segments' adapter blobs; raises `DocumentNotFoundError` when absent."""
         doc_id = validate_id(doc_id)
         with self._transaction() as conn:
-            row = conn.execute("SELECT adapter_file FROM documents WHERE id = ?", (doc_id,)).fetchone()
-            if row is None:
+            if conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is None:
                 raise self._not_found(doc_id)
+            old = conn.execute("SELECT adapter_file FROM segments WHERE document_id = ?", (doc_id,)).fetchall()
+            conn.execute("DELETE FROM segments WHERE document_id = ?", (doc_id,))
             conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
-            conn.execute("INSERT OR IGNORE INTO garbage VALUES (?)", row)
+            conn.executemany("INSERT OR IGNORE INTO garbage VALUES (?)", old)
         self._collect_garbage()
 
     # ---- base model ------------------------------------------------------------------------
@@ -701,25 +785,37 @@ class Store:
             ) from None
         return StoredDocument(doc_id, text, metadata, tokens, chunks, nbytes)
 
-    def adapter(self, doc_id: str) -> LoraAdapter:
-        """The document's adapter, from the cache or its blob (checked against its SHA-256).
+    def adapter(self, doc_id: str, position: int | None = None) -> LoraAdapter:
+        """A segment's adapter (``position``), or with None all of the document's concatenated
+        along rank; read from the cache or the blobs (checked against their SHA-256).
 
-        Another process may replace the document meanwhile; the adapter returned is then the old
-        version or the new one, never an error.
+        Another process may replace the document meanwhile; the adapters returned are then all of
+        the old version or all of the new one, never an error.
+
+        Raises:
+            DocumentNotFoundError: no such document, or no segment at ``position``.
         """
         doc_id = validate_id(doc_id)
+        where, params = ("", (doc_id,)) if position is None else (" AND position = ?", (doc_id, int(position)))
         seen = None
         for _ in range(_MISSING_BLOB_RETRIES):
-            with self._readers_lock():  # no blob can be deleted from reading the row to reading the blob
-                rows = self._query("SELECT adapter_file, adapter_sha256 FROM documents WHERE id = ?", (doc_id,))
+            with self._readers_lock():  # no blob can be deleted from reading the rows to reading the blobs
+                rows = self._query(
+                    f"SELECT adapter_file, adapter_sha256 FROM segments WHERE document_id = ?{where} ORDER BY position",
+                    params,
+                )
                 if not rows:
-                    raise self._not_found(doc_id)
+                    raise self._not_found(doc_id, position)
                 try:
-                    return self._read_adapter(*rows[0], doc_id)
+                    adapters = [self._read_adapter(name, sha, doc_id) for name, sha in rows]
                 except _BlobMissing as exc:
-                    if rows[0] == seen:  # the row did not move on: the blob is really gone
+                    if rows == seen:  # the rows did not move on: the blob is really gone
                         raise StoreError(str(exc)) from None
-                    seen = rows[0]
+                    seen = rows
+                    continue
+            if len(adapters) == 1:
+                return adapters[0]
+            return concat_adapters(adapters, metadata={**adapters[0].metadata, "segments": len(adapters)})
         raise StoreError(
             f"document {doc_id!r} in {self.directory} was replaced {_MISSING_BLOB_RETRIES} times while being read; "
             "try again"
@@ -767,17 +863,44 @@ class Store:
             return False
         return bool(self._query("SELECT 1 FROM documents WHERE id = ?", (doc_id,)))
 
-    def short_texts(self, doc_ids: Sequence[str], max_tokens: int) -> dict[str, str | None]:
-        """Each stored id's text, or None where it is over ``max_tokens`` (long texts are not read).
+    def segment_count(self) -> int:
+        """Segments over all documents."""
+        return self._query("SELECT COUNT(*) FROM segments")[0][0]
 
-        Ids not in the store are left out, so a caller racing a delete sees the document gone.
-        """
-        marks = ",".join("?" * len(doc_ids))
+    def segment_keys(self) -> list[SegmentKey]:
+        """``(document id, position)`` of every segment, in the order they were written."""
+        return [(doc_id, position) for doc_id, position in self._query(
+            "SELECT document_id, position FROM segments ORDER BY rowid")]
+
+    def generation(self) -> tuple[int, int]:
+        """A value that changes whenever the store may have changed (a commit here or in any other
+        connection or process): what an in-memory index of the store checks before it is reused."""
+        return self._query("PRAGMA data_version")[0][0], self._commits
+
+    def segments(self, doc_id: str) -> list[StoredSegment]:
+        """A document's segments in order; raises `DocumentNotFoundError` when absent."""
+        doc_id = validate_id(doc_id)
         rows = self._query(
-            f"SELECT id, CASE WHEN tokens <= ? THEN text END FROM documents WHERE id IN ({marks})",
-            (max_tokens, *doc_ids),
+            "SELECT position, text, tokens, adapter_nbytes FROM segments WHERE document_id = ? ORDER BY position",
+            (doc_id,),
         )
-        return dict(rows)
+        if not rows:
+            raise self._not_found(doc_id)
+        return [StoredSegment(doc_id, *row) for row in rows]
+
+    def short_texts(self, keys: Sequence[SegmentKey], max_tokens: int) -> dict[SegmentKey, str | None]:
+        """Each stored segment's text, or None where it is over ``max_tokens`` (long texts are not read).
+
+        Segments not in the store are left out, so a caller racing a delete sees them gone.
+        """
+        found: dict[SegmentKey, str | None] = {}
+        for doc_id in sorted({doc_id for doc_id, _ in keys}):
+            rows = self._query(
+                "SELECT position, CASE WHEN tokens <= ? THEN text END FROM segments WHERE document_id = ?",
+                (max_tokens, doc_id),
+            )
+            found.update({(doc_id, position): text for position, text in rows})
+        return {key: found[key] for key in keys if key in found}
 
     def totals(self) -> tuple[int, int, int]:
         """``(documents, tokens, adapter_bytes)`` over the whole store, from one consistent read."""
@@ -787,53 +910,51 @@ class Store:
         return n, tokens, nbytes
 
     # ---- router embeddings -----------------------------------------------------------------
-    def pending_embeddings(self, model: str, dim: int | None = None) -> list[tuple[str, str, str]]:
-        """``(id, version, text)`` of documents with no usable embedding by encoder ``model`` yet.
+    def pending_embeddings(self, model: str, dim: int | None = None) -> list[tuple[SegmentKey, str, str]]:
+        """``(segment key, version, text)`` of segments with no usable embedding by encoder ``model`` yet.
 
         With ``dim``, an embedding of another length (a hand-edited or damaged row) is pending too,
         so it is computed again rather than breaking every question.
         """
         length = "" if dim is None else " OR length(embedding) != ?"
         rows = self._query(
-            f"SELECT id, adapter_file, text FROM documents WHERE embedding IS NULL OR embedding_model IS NOT ?{length} "
-            "ORDER BY rowid",
+            "SELECT document_id, position, adapter_file, text FROM segments "
+            f"WHERE embedding IS NULL OR embedding_model IS NOT ?{length} ORDER BY rowid",
             (model,) if dim is None else (model, 4 * dim),
         )
         if self._embedding_cache:
-            rows = [r for r in rows if self._embedding_cache.get((r[0], r[1]), ("",))[0] != model]
-        return rows
+            rows = [r for r in rows if self._embedding_cache.get(r[2], ("",))[0] != model]
+        return [((doc_id, position), version, text) for doc_id, position, version, text in rows]
 
-    def save_embeddings(self, model: str, rows: Sequence[tuple[str, str, Tensor]]) -> None:
-        """Record ``(id, version, vector)`` embeddings; a document rewritten meanwhile is skipped.
+    def save_embeddings(self, model: str, rows: Sequence[tuple[SegmentKey, str, Tensor]]) -> None:
+        """Record ``(segment key, version, vector)`` embeddings; a segment rewritten meanwhile is skipped.
 
         A read-only store keeps them in memory, for this object's lifetime.
         """
-        encoded = [(vector.float().cpu().numpy().tobytes(), model, doc_id, version) for doc_id, version, vector in rows]
+        encoded = [(vector.float().cpu().numpy().tobytes(), model, version) for _, version, vector in rows]
         if self.read_only:
-            self._embedding_cache.update({(doc_id, version): (model, blob) for blob, model, doc_id, version in encoded})
+            self._embedding_cache.update({version: (model, blob) for blob, model, version in encoded})
             return
         with self._transaction() as conn:
-            conn.executemany(
-                "UPDATE documents SET embedding = ?, embedding_model = ? WHERE id = ? AND adapter_file = ?", encoded
-            )
+            conn.executemany("UPDATE segments SET embedding = ?, embedding_model = ? WHERE adapter_file = ?", encoded)
 
-    def embeddings(self, model: str, dim: int | None = None) -> tuple[list[str], Tensor]:
-        """Ids and ``(n, dim)`` embeddings of the documents embedded by encoder ``model``.
+    def embeddings(self, model: str, dim: int | None = None) -> tuple[list[SegmentKey], Tensor]:
+        """Keys and ``(n, dim)`` embeddings of the segments embedded by encoder ``model``.
 
         Embeddings that cannot be one (a length that is not ``dim`` floats, or without ``dim``, not
         the length of the first) are left out.
         """
         rows = self._query(
-            "SELECT id, adapter_file, embedding_model, embedding FROM documents ORDER BY rowid"
+            "SELECT document_id, position, adapter_file, embedding_model, embedding FROM segments ORDER BY rowid"
             if self._embedding_cache
-            else "SELECT id, adapter_file, embedding_model, embedding FROM documents "
+            else "SELECT document_id, position, adapter_file, embedding_model, embedding FROM segments "
             "WHERE embedding_model = ? AND embedding IS NOT NULL ORDER BY rowid",
             () if self._embedding_cache else (model,),
         )
-        ids, vectors = [], []
-        for doc_id, version, made_by, blob in rows:
+        keys, vectors = [], []
+        for doc_id, position, version, made_by, blob in rows:
             if made_by != model or blob is None:
-                made_by, blob = self._embedding_cache.get((doc_id, version), (None, None))
+                made_by, blob = self._embedding_cache.get(version, (None, None))
                 if made_by != model:
                     continue
             if not isinstance(blob, bytes) or not blob or len(blob) % 4:
@@ -842,9 +963,9 @@ class Store:
             if dim is None:
                 dim = size
             if size == dim:
-                ids.append(doc_id)
+                keys.append((doc_id, position))
                 vectors.append(torch.frombuffer(bytearray(blob), dtype=torch.float32))
-        return ids, torch.stack(vectors) if vectors else torch.empty(0, 0)
+        return keys, torch.stack(vectors) if vectors else torch.empty(0, 0)
 
     # ---- snapshots -------------------------------------------------------------------------
     def snapshot(self, target_dir: str | os.PathLike) -> Path:
@@ -881,11 +1002,12 @@ class Store:
                         conn.backup(copy)
                     except sqlite3.Error as exc:
                         raise self._sqlite_error(exc) from exc
-                    tables = {name for (name,) in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-                    if "garbage" in tables:  # the source's pending deletions name nothing in the copy
-                        copy.execute("DELETE FROM garbage")
+                    copy.execute("BEGIN IMMEDIATE")
+                    _upgrade(copy, target, _check_format(copy, target) or STORE_VERSION)  # a read-only old store
+                    copy.execute("DELETE FROM garbage")  # the source's pending deletions name nothing in the copy
+                    copy.execute("COMMIT")
                     # The blobs to copy are read from the copy, so they are exactly the ones its rows name.
-                    rows = copy.execute("SELECT id, adapter_file, adapter_sha256 FROM documents").fetchall()
+                    rows = copy.execute("SELECT document_id, adapter_file, adapter_sha256 FROM segments").fetchall()
                 finally:
                     copy.close()
                 for doc_id, name, sha256 in rows:
@@ -970,6 +1092,19 @@ def _check_format(conn: sqlite3.Connection, path: Path) -> int | None:
     return int(version)
 
 
+def _upgrade(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    """Bring a store of ``version`` to `STORE_VERSION`, inside the caller's write transaction."""
+    for statement in _SCHEMA:
+        conn.execute(statement)
+    if version < 2:
+        _normalise_ids(conn, path)
+    if version < 3:
+        _segment_documents(conn)
+    conn.executemany(
+        "INSERT OR REPLACE INTO lora_memory VALUES (?, ?)", [("format", STORE_FORMAT), ("version", str(STORE_VERSION))]
+    )
+
+
 def _normalise_ids(conn: sqlite3.Connection, path: Path) -> None:
     """Version 1 -> 2: ids to NFC, as `validate_id` now gives them (a clash keeps the old spelling)."""
     for (doc_id,) in conn.execute("SELECT id FROM documents").fetchall():
@@ -982,6 +1117,26 @@ def _normalise_ids(conn: sqlite3.Connection, path: Path) -> None:
             log.warning("%s: document id %r kept as it is: its NFC form %r is another document", path, doc_id, nfc)
         else:
             conn.execute("UPDATE documents SET id = ? WHERE id = ?", (nfc, doc_id))
+
+
+def _segment_documents(conn: sqlite3.Connection) -> None:
+    """Version 2 -> 3: each document becomes one segment holding its adapter and embedding, and
+    the documents table loses the adapter columns (rebuilt, as SQLite cannot drop a UNIQUE column)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
+    if "adapter_file" not in columns:
+        return
+    conn.execute(
+        "INSERT INTO segments (document_id, position, text, tokens, adapter_file, adapter_sha256, adapter_nbytes, "
+        "embedding, embedding_model) SELECT id, 0, text, tokens, adapter_file, adapter_sha256, adapter_nbytes, "
+        "embedding, embedding_model FROM documents ORDER BY rowid"
+    )
+    conn.execute("ALTER TABLE documents RENAME TO documents_v2")
+    conn.execute(_SCHEMA[1])
+    conn.execute(
+        "INSERT INTO documents (rowid, id, text, metadata, tokens, chunks, adapter_nbytes, created, updated) "
+        "SELECT rowid, id, text, metadata, tokens, 1, adapter_nbytes, created, updated FROM documents_v2"
+    )
+    conn.execute("DROP TABLE documents_v2")
 
 
 def _check_snapshot_target(source: Path, target: Path) -> None:

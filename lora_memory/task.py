@@ -13,11 +13,11 @@ import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
-from lora_memory.adapter import LoraAdapter
+from lora_memory.adapter import LoraAdapter, combine_adapters
 from lora_memory.backbone import Backbone
 from lora_memory.errors import DocumentError, QuestionError, require_text
 from lora_memory.generation import aiterate, generate, stream_generate
-from lora_memory.hypernets.text2lora import TextToLoRA, describe_task
+from lora_memory.hypernets.text2lora import TaskHypernetwork, describe_task
 from lora_memory.loading import LazyModels
 from lora_memory.peft_io import export_peft
 
@@ -45,7 +45,7 @@ class TaskAdapter:
         *,
         backbone: Backbone | None = None,
         model: str | None = None,
-        text2lora: TextToLoRA | None = None,
+        text2lora: TaskHypernetwork | None = None,
         checkpoint: str | None = None,
         max_new_tokens: int = 64,
         device: str | None = None,
@@ -70,6 +70,18 @@ class TaskAdapter:
             if self._adapter is None:
                 self._adapter = describe_task(self.backbone, self._models.hypernet, self.description)
             return self._adapter
+
+    def combined_with(self, *others: LoraAdapter | None) -> LoraAdapter:
+        """The task's adapter joined by rank concatenation with ``others`` (None entries skipped).
+
+        The update is the sum of theirs, exactly: a document's Doc-to-LoRA adapter (what to
+        answer) with this task's (how to answer), applied in one pass by
+        ``ParametricMemory.ask(..., task=...)``.
+
+        Raises:
+            AdapterFormatError: an adapter was generated for another base model.
+        """
+        return combine_adapters([self.adapter, *(a for a in others if a is not None)])
 
     def _prompt(self, input: str) -> list[int]:
         return self._models.hypernet.prompt(self.backbone, require_text(input, "input", QuestionError))

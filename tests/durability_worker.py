@@ -60,14 +60,14 @@ def work(job: dict, backbone, net) -> None:
         _pause_at("blob", target, current)
         return sha
 
-    write_row = store_module.Store._write_row
+    write_row = store_module.Store._write_rows
 
     def write_row_then_pause(*args, **kwargs):
         write_row(*args, **kwargs)
         _pause_at("row", target, current)
 
     store_module.save_adapter = save_adapter_then_pause
-    store_module.Store._write_row = staticmethod(write_row_then_pause)
+    store_module.Store._write_rows = staticmethod(write_row_then_pause)
 
     memory = ParametricMemory(job["store"], backbone=backbone, doc2lora=net, max_new_tokens=MAX_NEW_TOKENS)
     for step, (doc_id, text, metadata, question, mode) in enumerate(job["docs"]):

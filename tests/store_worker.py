@@ -37,7 +37,7 @@ def main() -> None:
         doc_id = ids[n % len(ids)]
         store.put(
             doc_id, f"{doc_id} v{n}", written[n % len(written)],
-            identity=backbone.identity, tokens=1, chunks=1, must_exist=True,
+            identity=backbone.identity, tokens=1, must_exist=True,
         )
         n += 1
     store.close()

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lora_memory import AdapterBatch, AdapterFormatError, LoraAdapter, concat_adapters
+from lora_memory import AdapterBatch, AdapterFormatError, LoraAdapter, combine_adapters, concat_adapters
 from lora_memory.hypernets.chunk_policy import strongest_chunks
 from tests.conftest import random_adapter
 
@@ -95,3 +95,19 @@ def test_refactoring_below_full_rank_is_exact(backbone):
     for m in low.modules:
         for layer in low.layers:
             torch.testing.assert_close(refactored.delta_weight(m, layer), low.delta_weight(m, layer), rtol=1e-4, atol=1e-5)
+
+
+def test_combine_joins_different_targets_exactly(backbone):
+    task = random_adapter(backbone, rank=2, layers=(1, 3), modules=("q_proj", "v_proj"), scale=2.0)
+    doc = random_adapter(backbone, rank=3, layers=(0, 1), seed=1, modules=("down_proj", "v_proj"))
+    joined = combine_adapters([task, doc])
+    assert joined.layers == (1, 3, 0) and joined.modules == ("down_proj", "q_proj", "v_proj")
+    assert joined.rank("v_proj") == 2 + 3 and joined.rank("q_proj") == 2
+    for m in joined.modules:
+        for layer in joined.layers:
+            got = joined.delta_weight(m, layer)
+            parts = [a.delta_weight(m, layer) for a in (task, doc) if m in a.A and layer in a.layers]
+            torch.testing.assert_close(got, sum(parts, torch.zeros_like(got)), rtol=1e-5, atol=1e-5)
+    other = LoraAdapter(doc.A, doc.B, doc.layers, base_model="another-model")
+    with pytest.raises(AdapterFormatError, match="different base models"):
+        combine_adapters([task, other])

@@ -82,7 +82,7 @@ def memory(lively, net, tmp_path_factory):
 def _memory_state(memory: ParametricMemory) -> tuple:
     docs = [memory.get(i) for i in memory.ids()]
     blobs = _files(Path(memory.path) / ADAPTER_DIR)
-    return memory.ids(), [(d.id, d.text, d.metadata, d.tokens, d.chunks) for d in docs], blobs
+    return memory.ids(), [(d.id, d.text, d.metadata, d.tokens, d.segments) for d in docs], blobs
 
 
 def _files(root: Path) -> dict[str, str]:

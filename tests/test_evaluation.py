@@ -92,3 +92,39 @@ def test_real_documents_are_scored_by_every_method(backbone, tmp_path):
         assert len(summary["records"]) == 9 and 0 <= summary["all_exact"] <= 1, method
     assert {r["kind"] for r in results["memory"]["records"]} == {d.kind for d in docs}
     assert all("routed_right" in r for r in results["memory"]["records"])
+
+
+def test_score_answers_agrees_with_greedy_decoding_and_the_log_softmax(lively):
+    from lora_memory.generation import score_answers
+
+    prompts = [lively.chat_prompt("Where is it made?"), lively.chat_prompt("Name a colour.")]
+    replies = [r[:3] for r in generate_ids(lively, prompts, max_new_tokens=3)]
+    wrong = [replies[0][:2] + [(replies[0][2] + 1) % len(lively.tokenizer)], replies[1]]
+    scores = score_answers(lively, prompts, wrong, batch_size=1)
+    assert [s.greedy for s in scores] == [False, True]
+    logits = lively.forward_logits(torch.tensor([prompts[0] + wrong[0]]))[0].log_softmax(-1)
+    n = len(prompts[0])
+    manual = -sum(logits[n - 1 + i, t] for i, t in enumerate(wrong[0])) / 3
+    assert abs(scores[0].nll - float(manual)) < 1e-4
+    adapted = score_answers(lively, prompts, wrong, [random_adapter(lively, magnitude=2.0), None])
+    assert adapted[0].nll != scores[0].nll and abs(adapted[1].nll - scores[1].nll) < 1e-5
+
+
+def test_answerable_keeps_only_what_the_backbone_answers_with_the_document_in_its_prompt(lively, monkeypatch):
+    import lora_memory.evaluation.qa as qa_module
+    from lora_memory.data.synthetic import DocSample
+    from lora_memory.evaluation.qa import answerable_in_context, likelihood_samples, summarize
+
+    document, question = "The lamp of Velmora is green and old.", "What colour is the lamp?"
+
+    def reads_the_prompt(backbone, prompts, adapters, max_new_tokens):  # a backbone that answers from its prompt
+        texts = [backbone.tokenizer.decode(p) for p in prompts]
+        return ["It is green, I think." if document in t else "I do not know." for t in texts]
+
+    monkeypatch.setattr(qa_module, "generate", reads_the_prompt)
+    sample = DocSample(document, (QA(question, "green"), QA(question, "blue")), "wiki_cloze")
+    kept = answerable_in_context(lively, [sample, DocSample(document, (QA(question, "old"),), "wiki_wh")])
+    assert kept == [DocSample(document, (QA(question, "green"),), "wiki_cloze")]
+    monkeypatch.undo()
+    summary = summarize(likelihood_samples(lively, [sample], "in_context"))
+    assert summary["wiki_cloze_nll"] > 0 and "wiki_cloze_exact" not in summary

@@ -27,6 +27,7 @@ LAYERS = {
     "lora_memory.chunking": 1,
     "lora_memory.adapter": 1,
     "lora_memory.embedded": 1,
+    "lora_memory.safe_unpickle": 1,
     # 2: the frozen backbone and what runs on it
     "lora_memory.injection": 2,
     "lora_memory.backbone": 2,
@@ -35,6 +36,7 @@ LAYERS = {
     "lora_memory.passages": 2,
     "lora_memory.chat": 2,
     "lora_memory.confidence": 2,
+    "lora_memory.segments": 2,
     # 3: the hypernetworks and the PEFT format
     "lora_memory.hypernets": 3,
     "lora_memory.peft_io": 3,

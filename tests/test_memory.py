@@ -19,8 +19,11 @@ from lora_memory import (
     QuestionError,
     Router,
     StoreError,
+    TaskAdapter,
+    combine_adapters,
     generate,
 )
+from lora_memory.adapter_io import stored_nbytes
 from lora_memory.hypernets import fresh
 from lora_memory.loading import shared_backbone
 from lora_memory.store import ADAPTER_DIR, STORE_FILE
@@ -111,7 +114,9 @@ def test_save_keeps_a_temporary_memory(lively, net, tmp_path):
 
 
 def test_lower_precision_storage_is_smaller_and_answers_alike(lively, net):
-    with make_memory(lively, net) as whole, make_memory(lively, net, precision="fp16") as half:
+    unbounded = {"storage_budget": None}  # the same rows at both precisions
+    with make_memory(lively, net, precision="fp32", **unbounded) as whole, \
+            make_memory(lively, net, precision="fp16", **unbounded) as half:
         for memory in (whole, half):
             memory.add(DOCS[0], id=NAMES[0])
         assert half.get(NAMES[0]).adapter_bytes * 2 == whole.get(NAMES[0]).adapter_bytes
@@ -297,7 +302,8 @@ def test_memory_report_is_consistent(full, lively):
     head_dim = config.hidden_size // config.num_attention_heads
     assert report["documents"] == len(docs) == len(NAMES)
     assert report["tokens"] == sum(d.tokens for d in docs) == sum(len(lively.tokenize(t)) for t in DOCS)
-    assert report["adapter_bytes"] == sum(d.adapter_bytes for d in docs) == sum(full.adapter(i).nbytes for i in NAMES)
+    stored = sum(stored_nbytes(full.adapter(i), full.precision) for i in NAMES)
+    assert report["adapter_bytes"] == sum(d.adapter_bytes for d in docs) == stored
     kv_per_token = 2 * config.num_hidden_layers * 2 * config.num_key_value_heads * head_dim  # K and V, fp16
     assert report["kv_cache_bytes_fp16"] == kv_per_token * report["tokens"]
     assert report["ratio"] == pytest.approx(report["kv_cache_bytes_fp16"] / report["adapter_bytes"])
@@ -335,3 +341,20 @@ def test_minilm_router_on_short_texts(backbone):
 def test_a_failed_stream_raises_instead_of_hanging(full):
     with pytest.raises(DocumentError, match="window"):
         "".join(full.stream("word " * 600))
+
+
+def test_ask_with_a_task_adds_its_adapter_to_the_documents(full, lively):
+    net = fresh("text2lora", lively, encoder="backbone")
+    with torch.no_grad():
+        for head in net.heads.values():
+            head.weight.normal_(std=0.05)  # a fresh network's B is zero: the adapter would change nothing
+    task = TaskAdapter("Answer in one word.", backbone=lively, text2lora=net)
+    questions = [question(n) for n in NAMES[:3]]
+    routes = [full.route(q) for q in questions]
+    both = [combine_adapters([task.adapter, full.adapter(*(d for d, _ in r))]) for r in routes]
+    expected = generate(lively, [lively.chat_prompt(q) for q in questions], both, max_new_tokens=6)
+    assert [a.answer for a in full.ask_batch(questions, task=task)] == expected
+    assert full.ask(questions[0], task=task).answer == expected[0]
+    assert expected != [full.ask(q).answer for q in questions]  # the task's adapter matters
+    with pytest.raises(QuestionError, match="TaskAdapter"):
+        full.ask(questions[0], task="Answer in one word.")

@@ -122,3 +122,47 @@ def test_recent_turns_keep_the_newest_whole_turns_that_fit(lively):
         Turn("system", "no")
     with pytest.raises(ConversationError):
         ParametricMemory(backbone=lively).ask("Hi?", history=[("robot", "beep")])
+
+
+def test_the_fallback_reads_only_the_routed_segments_of_a_long_document(lively, lively_net):
+    long = " ".join(DOCS[:6])  # six projects' codes, one document, several segments
+    with ParametricMemory(backbone=lively, doc2lora=lively_net, encoder=HashEncoder(), max_new_tokens=6,
+                          segment_tokens=40, top_k=1, text_fallback=math.inf) as memory:
+        memory.add(long, id="projects")
+        assert len(memory.segments("projects")) > 2
+        q = question(NAMES[3])
+        reply = memory.ask(q)
+        texts = {(s.document_id, s.position): s.text for s in memory.segments("projects")}
+        (key,) = reply.segments
+        prompt = lively.chat_prompt(in_context_question(texts[key], q))
+        assert reply.source == "text" and reply.prompt_tokens == len(prompt)
+        assert reply.answer == generate(lively, [prompt], max_new_tokens=6)[0]
+        assert reply.prompt_tokens < len(lively.chat_prompt(in_context_question(long, q)))
+
+
+def test_with_a_task_confidence_is_the_documents_support_beyond_the_task(memory, lively):
+    from lora_memory import TaskAdapter, combine_adapters
+    from lora_memory.hypernets import fresh
+
+    net = fresh("text2lora", lively, encoder="backbone")
+    with torch.no_grad():
+        for head in net.heads.values():
+            head.weight.normal_(std=0.05)  # a fresh network's B is zero: the adapter would change nothing
+    task = TaskAdapter("Answer in one word.", backbone=lively, text2lora=net)
+    q = question("delta")
+    reply = memory.ask(q, task=task)
+    both = combine_adapters([task.adapter, memory.segment_adapter(*reply.segments)])
+    prompt = lively.chat_prompt(q)
+    ids = generate_ids(lively, [prompt], [both], max_new_tokens=6)
+    expected = answer_likelihoods(lively, [prompt], ids, [both], [task.adapter])[0].support
+    assert reply.confidence == pytest.approx(expected, abs=1e-4)
+    assert reply.confidence != pytest.approx(answer_likelihoods(lively, [prompt], ids, [both])[0].support, abs=1e-4)
+    assert "".join(memory.stream(q, task=task)) == reply.answer
+    try:
+        memory.text_fallback = math.inf  # the fallback keeps the task's adapter, with the text in the prompt
+        from_text = memory.ask(q, task=task)
+    finally:
+        memory.text_fallback = None
+    doc = memory.get(reply.document_ids[0]).text
+    text_prompt = lively.chat_prompt(in_context_question(doc, q))
+    assert from_text.answer == generate(lively, [text_prompt], [task.adapter], max_new_tokens=6)[0]

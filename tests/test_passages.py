@@ -39,14 +39,14 @@ class _NameEncoder:
 
 def test_answers_from_passages_route_each_question_to_its_passage(lively, lively_net):
     from lora_memory.data.synthetic import QA, DocSample
-    from lora_memory.evaluation.qa import answer_from_passages
+    from lora_memory.evaluation.qa import answer_from_memory
 
     text = " ".join(f"{n} keeps {k} goats at the farm by the long river in the north." for n, k in
                     [("Ada", 3), ("Bo", 5), ("Cy", 7), ("Dee", 9)])
     sample = DocSample(text, tuple(QA(f"How many goats does {n} keep?", k) for n, k in
                                    [("Ada", "3"), ("Cy", "7"), ("Dee", "9")]), "facts")
     assert len(split_passages(lively, text, max_tokens=48)) == 4
-    records = answer_from_passages(lively, lively_net, [sample], passage_tokens=48, max_new_tokens=2,
+    records = answer_from_memory(lively, lively_net, [sample], segment_tokens=48, max_new_tokens=2,
                                    encoder=_NameEncoder())
     assert [r["gold"] for r in records] == ["3", "7", "9"]
     assert all(r["routed_holds_answer"] for r in records)

@@ -25,6 +25,31 @@ def test_rules_ask_about_the_subject_with_answers_from_the_sentence():
     assert all(qa.kind == "wh" for qa in found.values())
 
 
+@pytest.mark.parametrize("text, answer", [
+    ("Velmora, also known as the Green Port, is a town.", "Green Port"),
+    ("Velmora, officially the Republic of the Union of Velmora, is a country.", "Republic of the Union of Velmora"),
+    ("Velmora is an American poet and critic.", "American"),
+    ("Velmora was a Swedish-born operatic singer.", "singer"),
+    ("Velmora is a salt with the formula MgSO4 and a white colour.", "MgSO4"),
+    ("Velmora is a country. Its capital and largest city is Port Lund.", "Port Lund"),
+    ("Velmora is a shrub native to East Asia.", "East Asia"),
+    ("In music, velmora is the art of combining tones.", "music"),
+    ("Velmora was named after Leo I of Galicia.", "Leo I of Galicia"),
+])
+def test_more_rules_fire_on_common_wikipedia_patterns(text, answer):
+    found = [qa.answer for qa in wh_questions(random.Random(0), "train", Article("Velmora", text, "Places"))]
+    assert answer in found
+
+
+@pytest.mark.parametrize("text", [
+    "In its simplest form, velmora is a force.",  # not a field
+    "Velmora was named after French explorer Anna Lund.",  # a nationality, not a name
+])
+def test_rules_skip_look_alikes(text):
+    found = [qa.answer for qa in wh_questions(random.Random(0), "train", Article("Velmora", text, "Places"))]
+    assert "its simplest form" not in found and "French" not in found
+
+
 def test_cloze_blanks_a_span_the_quoted_window_does_not_repeat():
     rng = random.Random(3)
     sentence = "The bridge over the Odra was finished in 1927 after a flood destroyed the old crossing."

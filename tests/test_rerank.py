@@ -92,6 +92,7 @@ def test_a_candidate_deleted_meanwhile_drops_out_of_the_route(lively, lively_net
             return read
 
         memory._store.embeddings = embeddings_then_a_delete
+        memory._index = None  # read the embeddings again, as after another process's write
         route = memory.route(asked, k=RERANK_CANDIDATES)
     assert gone not in [i for i, _ in route] and len(route) == RERANK_CANDIDATES - 1
 
@@ -99,6 +100,7 @@ def test_a_candidate_deleted_meanwhile_drops_out_of_the_route(lively, lively_net
 def test_short_texts_reads_only_texts_within_the_limit(memories):
     plain, _ = memories
     tokens = {i: plain.get(i).tokens for i in NAMES[:2]}
-    texts = plain._store.short_texts([*NAMES[:2], "absent"], max(tokens.values()))
-    assert texts == {i: plain.get(i).text for i in NAMES[:2]}  # an id not stored is left out
-    assert plain._store.short_texts(NAMES[:2], min(tokens.values()) - 1) == dict.fromkeys(NAMES[:2])
+    keys = [(i, 0) for i in NAMES[:2]]  # one segment each
+    texts = plain._store.short_texts([*keys, ("absent", 0), (NAMES[0], 1)], max(tokens.values()))
+    assert texts == {(i, 0): plain.get(i).text for i in NAMES[:2]}  # a segment not stored is left out
+    assert plain._store.short_texts(keys, min(tokens.values()) - 1) == dict.fromkeys(keys)

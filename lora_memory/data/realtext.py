@@ -13,8 +13,10 @@ was made so accuracy can be read per kind:
 * ``cloze``: a sentence of the document with one span (a number, a date, a name, a rare word)
   blanked, asked as a question;
 * ``wh``: questions built by rules from patterns in real sentences ("was founded in 1889",
-  "directed by Stanley Kubrick", "is a town in Bavaria", "a population of 12,000"), naming the
-  article's subject rather than quoting the sentence;
+  "directed by Stanley Kubrick", "is a town in Bavaria", "a population of 12,000", "also known as",
+  "officially", "is an American poet", "the formula MgSO4", "its capital is", "native to", "In
+  music, harmony is", "named after"), naming the article's subject rather than
+  quoting the sentence;
 * ``needle_prose``: the upstream magic-number needle hidden in real prose instead of filler.
 """
 
@@ -183,6 +185,42 @@ _POPULATION = re.compile(r"\bpopulation\s+(?:of|was|is|of about|of around|of app
                          r"(?:about\s+|around\s+|approximately\s+|over\s+)?(\d[\d,.]*(?:\s+million)?)")
 _SIZE = re.compile(r"(\d[\d,.]*\s*(?:metres|meters|feet|kilometres|kilometers|miles|km|m|ft))\s+(tall|high|long|wide|deep)\b")
 
+_PROPER = r"((?:the\s+)?[A-Z][\w'’.-]*(?:(?:\s+(?:of|de|la|le|the|and|von|van|der|du|al)){0,2}\s+[A-Z][\w'’.-]*){0,4})"
+_ALIAS = re.compile(r"\b(?:also|commonly|formerly|sometimes|often|originally)\s+(?:known|called|named)\s+(?:as\s+)?"
+                    r"(?:the\s+)?" + _PROPER)
+_OFFICIAL = re.compile(r"\bofficially\s+(?:known\s+as\s+|called\s+|named\s+)?(?:the\s+)?" + _PROPER)
+_DEMONYMS = ("American", "British", "English", "Scottish", "Welsh", "Irish", "French", "German", "Italian", "Spanish",
+             "Portuguese", "Dutch", "Belgian", "Swiss", "Austrian", "Swedish", "Norwegian", "Danish", "Finnish",
+             "Icelandic", "Polish", "Czech", "Hungarian", "Romanian", "Bulgarian", "Greek", "Turkish", "Russian",
+             "Ukrainian", "Serbian", "Croatian", "Canadian", "Mexican", "Brazilian", "Argentine", "Argentinian",
+             "Chilean", "Colombian", "Peruvian", "Cuban", "Jamaican", "Australian", "Japanese", "Chinese", "Korean",
+             "South Korean", "Indian", "Pakistani", "Iranian", "Persian", "Egyptian", "Nigerian", "South African",
+             "Kenyan", "Israeli", "Roman", "Byzantine", "Ottoman", "Mongol", "Filipino", "Indonesian", "Vietnamese",
+             "Thai", "Soviet", "Prussian", "Venetian", "Flemish", "Ghanaian", "Ethiopian", "Moroccan", "Algerian")
+_OCCUPATIONS = ("actor", "actress", "singer", "songwriter", "rapper", "musician", "composer", "pianist", "guitarist",
+                "conductor", "painter", "sculptor", "architect", "photographer", "poet", "novelist", "writer",
+                "author", "playwright", "screenwriter", "journalist", "director", "filmmaker", "producer",
+                "comedian", "dancer", "model", "politician", "statesman", "diplomat", "lawyer", "judge", "economist",
+                "philosopher", "theologian", "historian", "mathematician", "physicist", "chemist", "biologist",
+                "astronomer", "engineer", "inventor", "physician", "surgeon", "psychologist", "sociologist",
+                "footballer", "cricketer", "boxer", "wrestler", "tennis player", "basketball player", "cyclist",
+                "athlete", "swimmer", "racing driver", "chess player", "businessman", "businesswoman",
+                "entrepreneur", "explorer", "general", "admiral", "emperor", "king", "queen", "pharaoh", "monk",
+                "priest", "saint", "activist", "scientist", "linguist", "botanist", "geologist", "astronaut")
+_PERSON = re.compile(r"\b(?:is|was)\s+an?\s+(?:[a-z-]+\s+){0,2}?(" + "|".join(_DEMONYMS) +
+                     r")(?:-born)?\s+(?:[A-Za-z-]+\s+){0,2}?(" + "|".join(_OCCUPATIONS) + r")s?\b")
+_FORMULA = re.compile(r"\b(?:chemical\s+)?formula\s+(?:is\s+)?([A-Z][A-Za-z0-9()·+−-]*\d[A-Za-z0-9()·+−-]*)")
+_CAPITAL = re.compile(r"\b(?:[Ii]ts|[Tt]he)\s+capital(?:\s+and\s+(?:largest|most\s+populous)\s+city)?"
+                      r"(?:\s+city)?\s+is\s+" + _PROPER)
+_NATIVE = re.compile(r"\bnative\s+to\s+(?:the\s+)?" + _PROPER)
+_FIELD = re.compile(r"^In\s+(?!(?:its|his|her|their|the|this|that|these|some|many|most|general|particular|addition|"
+                    r"contrast|practice|effect|short|fact|total|recent|modern|common|everyday)\b)([a-z][a-z ]{2,30}?),")
+_NAMED_AFTER = re.compile(r"\bnamed\s+(?:after|for)\s+(?:the\s+)?" + _PROPER)
+
+# rules whose answer is the pattern's one group, asked with the subject alone
+_ONE_SPAN_RULES = (("where", _WHERE), ("population", _POPULATION), ("alias", _ALIAS), ("official", _OFFICIAL),
+                   ("formula", _FORMULA), ("capital", _CAPITAL), ("native", _NATIVE))
+
 WH_TEMPLATES = {
     "year": ("In what year was {t} {v}?", "When was {t} {v}?", "What year was {t} {v}?", "{t} was {v} in which year?"),
     "by": ("Who {a} {t}?", "By whom was {t} {v}?", "Which person {a} {t}?", "{t} was {v} by whom?"),
@@ -191,6 +229,24 @@ WH_TEMPLATES = {
                    "How large is the population of {t}?", "{t} has how many inhabitants?"),
     "size": ("How {adj} is {t}?", "What is the {noun} of {t}?", "How {adj} is {t}, in numbers?",
              "{t} is how {adj}?"),
+    "alias": ("What is another name for {t}?", "What else is {t} called?", "By what other name is {t} known?",
+              "{t} is also known by which name?"),
+    "official": ("What is the official name of {t}?", "What is {t} officially called?",
+                 "Officially, what is {t} named?", "{t} has which official name?"),
+    "nationality": ("What nationality is {t}?", "What was the nationality of {t}?", "Which nationality does {t} have?",
+                    "{t} was of which nationality?"),
+    "occupation": ("What was the profession of {t}?", "What did {t} do for a living?", "What is {t} known as, by trade?",
+                   "{t} worked as what?"),
+    "formula": ("What is the chemical formula of {t}?", "Which formula does {t} have?", "Give the formula of {t}.",
+                "{t} has what chemical formula?"),
+    "capital": ("What is the capital of {t}?", "Which city is the capital of {t}?", "Name the capital of {t}.",
+                "{t} has which city as its capital?"),
+    "native": ("Where is {t} native to?", "To which place is {t} native?", "Where does {t} come from originally?",
+               "{t} is native to which region?"),
+    "field": ("In which field is {t} a term?", "Which discipline does the term {t} belong to?",
+              "In what subject is {t} discussed?", "{t} is a notion of which field?"),
+    "named_after": ("Who or what was {t} named after?", "After whom was {t} named?", "What is {t} named for?",
+                    "{t} takes its name from whom?"),
 }
 _NOUNS = {"tall": "height", "high": "height", "long": "length", "wide": "width", "deep": "depth"}
 
@@ -220,12 +276,18 @@ def wh_questions(rng: random.Random, split: str, article: Article) -> list[Label
         if m := _BY.search(sentence):
             verb = m.group(1)
             ask("by", m.group(2), v=verb, a=_ACTIVE.get(verb, verb))
-        if m := _WHERE.search(sentence):
-            ask("where", m.group(1))
-        if m := _POPULATION.search(sentence):
-            ask("population", m.group(1))
         if m := _SIZE.search(sentence):
             ask("size", m.group(1), adj=m.group(2), noun=_NOUNS[m.group(2)])
+        if m := _PERSON.search(sentence):
+            ask("nationality", m.group(1))
+            ask("occupation", m.group(2))
+        for rule, pattern in _ONE_SPAN_RULES:
+            if m := pattern.search(sentence):
+                ask(rule, m.group(1))
+        if (m := _FIELD.match(sentence)) and name.lower() in sentence.lower():
+            ask("field", m.group(1))
+        if (m := _NAMED_AFTER.search(sentence)) and m.group(1) not in _DEMONYMS:
+            ask("named_after", m.group(1))
     return out
 
 

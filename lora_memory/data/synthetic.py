@@ -16,6 +16,7 @@ evaluation the ``heldout`` split shares no made-up word, sentence template or qu
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import zlib
@@ -40,6 +41,18 @@ class DocSample:
     document: str
     qas: tuple[QA, ...]
     kind: str  # "needle" or "facts"
+
+
+def samples_to_json(samples: Sequence[DocSample]) -> str:
+    """Samples as JSON text (questions lose any subclass: a sample's ``kind`` names them)."""
+    return json.dumps([{"document": s.document, "kind": s.kind,
+                        "qas": [{"question": qa.question, "answer": qa.answer} for qa in s.qas]} for s in samples])
+
+
+def samples_from_json(text: str) -> list[DocSample]:
+    """The samples `samples_to_json` wrote."""
+    return [DocSample(r["document"], tuple(QA(q["question"], q["answer"]) for q in r["qas"]), r["kind"])
+            for r in json.loads(text)]
 
 
 def _check_split(split: str) -> None:

@@ -68,9 +68,11 @@ class Task:
     metric: str
     choices: tuple[str, ...] | None
     origin: str = ""
+    family: str = ""  # tasks sharing a source and skill ("bigbench/arithmetic"); "" in the v1 corpus
 
     def to_dict(self) -> dict:
-        """The task as the corpus file stores it (`from_dict` reads it back)."""
+        """The task as the corpus file stores it (`from_dict` reads it back); ``family`` only when
+        set, so a corpus without families is byte for byte what it was before the field existed."""
         return {
             "name": self.name,
             "source": self.source,
@@ -83,7 +85,7 @@ class Task:
             "descriptions_eval": list(self.descriptions_eval),
             "train": [e.to_dict() for e in self.train],
             "eval": [e.to_dict() for e in self.eval],
-        }
+        } | ({"family": self.family} if self.family else {})
 
     @classmethod
     def from_dict(cls, row: dict) -> Task:
@@ -105,6 +107,7 @@ class Task:
             metric=row["metric"],
             choices=tuple(row["choices"]) if row.get("choices") is not None else None,
             origin=row.get("origin", ""),
+            family=row.get("family", ""),
         )
         if task.split not in TASK_SPLITS or task.metric not in METRICS:
             raise ValueError(f"{task.name}: bad split {task.split!r} or metric {task.metric!r}")
@@ -119,13 +122,26 @@ class Task:
         return self.choices if self.choices else example.options
 
 
-def default_path() -> Path:
-    """The corpus shipped inside the package."""
-    return Path(str(resources.files("lora_memory") / "data" / "task_corpus.json.gz"))
+SHIPPED = {"v1": "task_corpus.json.gz", "v2": "task_corpus_v2.json.gz"}
+
+
+def default_path(name: str = "v1") -> Path:
+    """A corpus shipped inside the package: ``v1`` (the default, what the shipped Text-to-LoRA
+    checkpoint was trained and evaluated on) or ``v2`` (larger, user-phrased, held-out families)."""
+    if name not in SHIPPED:
+        raise ValueError(f"shipped corpora are {sorted(SHIPPED)}, got {name!r}")
+    return Path(str(resources.files("lora_memory") / "data" / SHIPPED[name]))
+
+
+def _resolve(path: str | Path | None) -> Path:
+    """None -> the default corpus; a shipped name ("v1", "v2") -> its file; else the path itself."""
+    if path is None:
+        return default_path()
+    return default_path(path) if isinstance(path, str) and path in SHIPPED else Path(path)
 
 
 def _read(path: str | Path | None) -> dict:
-    path = Path(path) if path is not None else default_path()
+    path = _resolve(path)
     with gzip.open(path, "rt", encoding="utf-8") as f:
         data = json.load(f)
     if data.get("format") != FORMAT or data.get("version") != VERSION:
@@ -155,11 +171,12 @@ def _load(path: str | None) -> tuple[tuple[Task, ...], dict]:
 
 
 def _key(path: str | Path | None) -> str | None:
-    return None if path is None else str(Path(path).resolve())
+    return None if path is None else str(_resolve(path).resolve())
 
 
 def load_corpus(path: str | Path | None = None) -> list[Task]:
-    """All tasks of the corpus at ``path`` (default: the shipped one), in file order."""
+    """All tasks of the corpus at ``path`` (default: the shipped v1; "v1" / "v2" name a shipped
+    corpus), in file order."""
     return list(_load(_key(path))[0])
 
 

@@ -4,8 +4,8 @@ Methods: ``doc2lora`` (the document internalized, with chunking, NOT in the prom
 ``in_context`` (the document in the prompt, its head kept when it exceeds the window),
 ``no_context`` (the question alone: proves answers come from the document, not prior knowledge)
 ``doc2lora_int8`` (the same adapter stored as int8 rows, to price that compression on quality)
-and, on fact QA only, ``doc2lora_passages`` (each document stored in a `ParametricMemory` as
-short passages, one adapter each, every question routed to its closest passage) and ``cd``:
+and, on fact QA only, ``doc2lora_passages`` (each document stored by `ParametricMemory.add`:
+segments, one adapter each, every question routed to its best segment) and ``cd``:
 gradient context distillation into a LoRA of the D2L adapter's shape, scored after each of
 ``cd_steps`` steps and after as many steps as fit in D2L's own wall time (snapshots of one run
 per document: a learning curve, quality against update time).
@@ -31,18 +31,18 @@ from lora_memory.adapter_io import roundtrip
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation.context_distill import context_distill
 from lora_memory.evaluation import plots
-from lora_memory.evaluation.qa import QA_METHODS, answer_from_passages, answer_samples, fit_in_window, summarize
+from lora_memory.evaluation.qa import QA_METHODS, answer_from_memory, answer_samples, fit_in_window, summarize
 from lora_memory.generation import in_context_question
 from lora_memory.config import ResultsConfig
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
-from lora_memory.passages import PASSAGE_TOKENS
+from lora_memory.segments import SEGMENT_TOKENS
 from lora_memory.data.realtext import prose_needle_sample
 from lora_memory.evaluation.real_docs_eval import REAL_METHODS, evaluate_real_documents
 from lora_memory.data.synthetic import NEEDLE_DEPTHS, DocSample, fact_sample, multi_fact_sample, needle_sample
 
 
 HAYSTACKS = ("filler", "prose")
-# scored on fact QA only: a 32K-token needle document would be a thousand passages
+# scored on fact QA only (the long-document memory benchmark is experiments/memory_segments.py)
 PASSAGES = "doc2lora_passages"
 
 
@@ -64,7 +64,7 @@ class Doc2LoRAEvalConfig(ResultsConfig):
             no_context,cd (doc2lora_passages and cd: fact QA only).
         real_methods: comma-separated methods on the real software documents
             (`evaluation.real_docs_eval`: no_context,in_context,rag,doc2lora,memory; '' = skip).
-        passage_tokens: longest passage of ``doc2lora_passages``.
+        passage_tokens: longest segment of ``doc2lora_passages`` (`ParametricMemory`'s ``segment_tokens``).
         cd_steps: comma-separated step counts at which the context-distillation baseline is scored.
         cd_lr: Adam learning rate of the context-distillation baseline.
         max_new_tokens: answer length cap for every method; the in-context model restates the
@@ -80,7 +80,7 @@ class Doc2LoRAEvalConfig(ResultsConfig):
     fact_entities: int = 1
     methods: str = ",".join((*QA_METHODS, "doc2lora_int8", PASSAGES, "cd"))
     real_methods: str = ",".join(REAL_METHODS)
-    passage_tokens: int = PASSAGE_TOKENS
+    passage_tokens: int = SEGMENT_TOKENS
     cd_steps: str = "5,10,25,50"
     cd_lr: float = 1e-2
     max_new_tokens: int = 32
@@ -157,7 +157,7 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
         results.seconds[method] = round(time.perf_counter() - start, 1)
     if PASSAGES in methods and facts:
         start = time.perf_counter()
-        records = answer_from_passages(backbone, hypernet, facts, passage_tokens=config.passage_tokens,
+        records = answer_from_memory(backbone, hypernet, facts, segment_tokens=config.passage_tokens,
                                        max_new_tokens=config.max_new_tokens)
         summary = summarize(records)
         routed = sum(r["routed_holds_answer"] for r in records) / len(records)

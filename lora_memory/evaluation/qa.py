@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from lora_memory.adapter import LoraAdapter
 from lora_memory.backbone import Backbone
 from lora_memory.data.synthetic import QA, DocSample
-from lora_memory.generation import generate, in_context_question
+from lora_memory.generation import generate, in_context_question, score_answers
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.memory import ParametricMemory
-from lora_memory.passages import PASSAGE_TOKENS, split_passages
+from lora_memory.segments import SEGMENT_TOKENS
 from lora_memory.router import Encoder
 
 QA_METHODS = ("doc2lora", "in_context", "no_context")
@@ -63,6 +63,27 @@ def fit_in_window(backbone: Backbone, sample: DocSample, reserve: int = 96) -> D
     return DocSample(backbone.tokenizer.decode(ids[:budget]), sample.qas, sample.kind)
 
 
+def _questions(
+    backbone: Backbone,
+    samples: Sequence[DocSample],
+    method: str,
+    hypernet: DocToLoRA | None,
+    adapter_for: Callable[[DocSample], LoraAdapter] | None,
+) -> tuple[list[list[int]], list[LoraAdapter | None], list[QA], list[str]]:
+    """Every question of every sample as (prompt, adapter, qa, kind), the way ``method`` asks it."""
+    make = adapter_for or (lambda sample: internalize(backbone, hypernet, sample.document))
+    prompts, adapters, qas, kinds = [], [], [], []
+    for sample in samples:
+        adapter = None if method in PROMPTED else make(sample)
+        for qa in sample.qas:
+            user = in_context_question(sample.document, qa.question) if method == "in_context" else qa.question
+            prompts.append(backbone.chat_prompt(user))
+            adapters.append(adapter)
+            qas.append(qa)
+            kinds.append(sample.kind)
+    return prompts, adapters, qas, kinds
+
+
 def answer_samples(
     backbone: Backbone,
     samples: Sequence[DocSample],
@@ -78,16 +99,7 @@ def answer_samples(
     Methods other than in_context / no_context ask the question alone with an adapter: by
     default the sample's Doc-to-LoRA adapter, or what ``adapter_for`` makes (the CD baseline).
     """
-    make = adapter_for or (lambda sample: internalize(backbone, hypernet, sample.document))
-    prompts, adapters, qas, kinds = [], [], [], []
-    for sample in samples:
-        adapter = None if method in PROMPTED else make(sample)
-        for qa in sample.qas:
-            user = in_context_question(sample.document, qa.question) if method == "in_context" else qa.question
-            prompts.append(backbone.chat_prompt(user))
-            adapters.append(adapter)
-            qas.append(qa)
-            kinds.append(sample.kind)
+    prompts, adapters, qas, kinds = _questions(backbone, samples, method, hypernet, adapter_for)
     records = []
     for start in range(0, len(prompts), batch_size):
         sl = slice(start, start + batch_size)
@@ -97,48 +109,92 @@ def answer_samples(
     return records
 
 
-def answer_from_passages(
+def likelihood_samples(
+    backbone: Backbone,
+    samples: Sequence[DocSample],
+    method: str,
+    hypernet: DocToLoRA | None = None,
+    *,
+    adapter_for: Callable[[DocSample], LoraAdapter] | None = None,
+    batch_size: int = 8,
+) -> list[dict]:
+    """Teacher-forced records, one per question: the gold answer's mean token NLL (``nll``) and
+    whether greedy decoding would start with it (``greedy``), asked the way ``method`` asks."""
+    prompts, adapters, qas, kinds = _questions(backbone, samples, method, hypernet, adapter_for)
+    scores = score_answers(backbone, prompts, [backbone.tokenize(qa.answer) for qa in qas], adapters,
+                           batch_size=batch_size)
+    return [{"kind": kind, "gold": qa.answer, "nll": s.nll, "greedy": s.greedy}
+            for s, qa, kind in zip(scores, qas, kinds, strict=True)]
+
+
+def answerable_in_context(backbone: Backbone, samples: Sequence[DocSample], max_new_tokens: int = 16) -> list[DocSample]:
+    """Each sample with only the questions the backbone answers right (answer contained, as
+    `score` counts it) with the document in its prompt; samples left with none are dropped.
+
+    Rule-made questions include ones a 135M model cannot answer even reading the text; a held-out
+    set of answerable ones measures what an adapter recovers of what the prompt gives. (The reply
+    must be decoded: the backbone wraps answers in sentences, so "greedy starts with the answer"
+    keeps almost none.)"""
+    fitted = [fit_in_window(backbone, s) for s in samples]
+    right = iter(r["exact"] for r in answer_samples(backbone, fitted, "in_context", max_new_tokens=max_new_tokens))
+    kept = []
+    for sample in samples:
+        qas = tuple(qa for qa in sample.qas if next(right))
+        if qas:
+            kept.append(DocSample(sample.document, qas, sample.kind))
+    return kept
+
+
+def answer_from_memory(
     backbone: Backbone,
     hypernet: DocToLoRA,
     samples: Sequence[DocSample],
     *,
-    passage_tokens: int = PASSAGE_TOKENS,
+    segment_tokens: int = SEGMENT_TOKENS,
     top_k: int = 1,
     rerank: bool = True,
     max_new_tokens: int = 16,
     encoder: Encoder | None = None,
+    precision: str = "int8",
+    storage_budget: float | None = None,
 ) -> list[dict]:
-    """Answer each sample's questions from a `ParametricMemory` holding it as passages.
+    """Answer each sample's questions from a `ParametricMemory` holding it: the path users get.
 
-    Each sample goes into a fresh memory as `split_passages` pieces, one adapter each, and its
-    questions are asked through `ParametricMemory.ask_batch`, routed to the ``top_k`` closest
-    pieces (by ``encoder``, default all-MiniLM-L6-v2, then ``rerank``): the path a user who stores
-    passages gets. Records also say whether a routed piece holds the answer, and which document
-    (its index) they ask about and the seconds it took to split and internalize.
+    Each sample goes into a fresh memory by `ParametricMemory.add` (cut into segments of at most
+    ``segment_tokens``, one adapter each, stored at ``precision`` within ``storage_budget``), and
+    its questions are asked through `ParametricMemory.ask_batch`, routed to the ``top_k`` best
+    segments (by ``encoder``, default all-MiniLM-L6-v2, then ``rerank``). Records also say whether
+    a routed segment holds the answer, which document (its index) they ask about, the seconds it
+    took to internalize and store it, its tokens and its stored adapter bytes.
     """
     records = []
     for n, sample in enumerate(samples):
         with ParametricMemory(
-            backbone=backbone, doc2lora=hypernet, top_k=top_k, rerank=rerank, encoder=encoder
+            backbone=backbone, doc2lora=hypernet, top_k=top_k, rerank=rerank, encoder=encoder,
+            segment_tokens=segment_tokens, precision=precision, storage_budget=storage_budget,
         ) as memory:
             start = time.perf_counter()
-            memory.add_documents(split_passages(backbone, sample.document, passage_tokens), progress=False)
+            doc_id = memory.add(sample.document)
             seconds = time.perf_counter() - start
+            stored = memory.get(doc_id)
+            texts = {(s.document_id, s.position): s.text for s in memory.segments(doc_id)}
             answers = memory.ask_batch([qa.question for qa in sample.qas], max_new_tokens=max_new_tokens)
             for qa, answer in zip(sample.qas, answers, strict=True):
-                routed = " ".join(memory.get(i).text for i in answer.document_ids)
+                routed = " ".join(texts[key] for key in answer.segments)
                 records.append({"kind": sample.kind, "gold": qa.answer, "prediction": answer.answer,
                                 "exact": exact_match(answer.answer, qa.answer),
                                 "f1": token_f1(answer.answer, qa.answer), "routed_holds_answer": qa.answer in routed,
-                                "document": n, "internalize_s": seconds})
+                                "document": n, "internalize_s": seconds, "tokens": stored.tokens,
+                                "segments": stored.segments, "stored_bytes": stored.adapter_bytes})
     return records
 
 
 def summarize(records: Sequence[dict]) -> dict[str, float]:
-    """Accuracy (exact) and mean F1, overall and per sample kind."""
+    """Means of the records' ``exact``, ``f1`` and ``nll`` (those they have), overall and per kind."""
     out: dict[str, float] = {}
     for kind in sorted({r["kind"] for r in records}) + ["all"]:
         rows = [r for r in records if kind in ("all", r["kind"])]
-        out[f"{kind}_exact"] = sum(r["exact"] for r in rows) / len(rows)
-        out[f"{kind}_f1"] = sum(r["f1"] for r in rows) / len(rows)
+        for key in ("exact", "f1", "nll"):
+            if key in rows[0]:
+                out[f"{kind}_{key}"] = sum(r[key] for r in rows) / len(rows)
     return out

@@ -8,6 +8,8 @@ answers), overall and per document kind:
 * ``rag``: the document's best passage of `RAG_PASSAGE_TOKENS` by the memory's router (MiniLM
   embeddings), in the prompt: retrieval within the right document;
 * ``doc2lora``: the whole document internalized, the question alone in the prompt;
+* ``passage_doc2lora``: the passage ``rag`` puts in the prompt, internalized instead: the
+  parametric counterpart of RAG, and what the network does on the short text it reads best;
 * ``memory``: every document added to one default `ParametricMemory`, each question asked of it
   (routed across all documents): the path a user of the library takes.
 """
@@ -28,7 +30,7 @@ from lora_memory.passages import split_passages
 from lora_memory.router import Encoder, Router
 from lora_memory.data.synthetic import DocSample
 
-REAL_METHODS = ("no_context", "in_context", "rag", "doc2lora", "memory")
+REAL_METHODS = ("no_context", "in_context", "rag", "doc2lora", "passage_doc2lora", "memory")
 RAG_PASSAGE_TOKENS = 128  # a typical retrieval chunk for a 2K-token window
 
 
@@ -76,12 +78,16 @@ def evaluate_real_documents(
     samples = list(samples) if samples is not None else real_documents()
     ask = functools.partial(answer_samples, max_new_tokens=max_new_tokens)
     results: dict[str, dict] = {}
+    passages: list[DocSample] | None = None  # rag's retrieval, shared with passage_doc2lora
     for method in tqdm(methods, desc="real documents", unit="method"):
         if method == "memory":
             records = memory_records(backbone, hypernet, samples, max_new_tokens, encoder)
-        elif method == "rag":
-            router = Router(encoder) if encoder is not None else Router.default(backbone)
-            records = ask(backbone, rag_samples(backbone, samples, router), "in_context")
+        elif method in ("rag", "passage_doc2lora"):
+            if passages is None:
+                router = Router(encoder) if encoder is not None else Router.default(backbone)
+                passages = rag_samples(backbone, samples, router)
+            records = (ask(backbone, passages, "in_context") if method == "rag"
+                       else ask(backbone, passages, "doc2lora", hypernet))
         elif method == "in_context":
             records = ask(backbone, [fit_in_window(backbone, s) for s in samples], "in_context")
         else:

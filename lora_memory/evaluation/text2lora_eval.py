@@ -101,7 +101,8 @@ class Text2LoRAEvalConfig(ResultsConfig):
         out: directory for results.json and the bar chart.
         checkpoint: text2lora checkpoint (None = the shipped one).
         multitask_checkpoint: the multi-task baseline (a text2lora network trained with mode=multitask).
-        corpus: task corpus (None = the shipped one).
+        corpus: task corpus file, or "v1" / "v2" for a shipped one (None = v1, on which the
+            shipped checkpoint's figures were measured).
         methods: comma-separated subset of base,description,three_shot,multitask,text2lora,garbage.
         examples: examples per held-out task (and per description).
         seed: seeds the word salad of the ``garbage`` control.

@@ -1,4 +1,5 @@
-"""Hypernetworks: Doc-to-LoRA (documents -> adapters) and Text-to-LoRA (descriptions -> adapters)."""
+"""Hypernetworks: Doc-to-LoRA (documents -> adapters) and Text-to-LoRA (descriptions -> adapters),
+ours and Sakana AI's published ones (converted from their files)."""
 
 from lora_memory.hypernets.checkpoint import (
     ARCHITECTURES,
@@ -15,6 +16,9 @@ from lora_memory.hypernets.doc2lora import ChunkFeatures, DocToLoRA, encode_chun
 from lora_memory.hypernets.fast_weight import FastWeightConfig, FastWeightDocToLoRA
 from lora_memory.hypernets.perceiver import PerceiverConfig, PerceiverDocToLoRA
 from lora_memory.hypernets.text2lora import TextToLoRA, TextToLoRAConfig, describe_task
+from lora_memory.hypernets.upstream import convert_doc2lora, convert_text2lora
+from lora_memory.hypernets.upstream_perceiver import UpstreamPerceiverConfig, UpstreamPerceiverDocToLoRA
+from lora_memory.hypernets.upstream_text2lora import UpstreamTextToLoRA, UpstreamTextToLoRAConfig
 
 __all__ = [
     "ARCHITECTURES",
@@ -26,7 +30,13 @@ __all__ = [
     "PerceiverDocToLoRA",
     "TextToLoRA",
     "TextToLoRAConfig",
+    "UpstreamPerceiverConfig",
+    "UpstreamPerceiverDocToLoRA",
+    "UpstreamTextToLoRA",
+    "UpstreamTextToLoRAConfig",
     "card_path",
+    "convert_doc2lora",
+    "convert_text2lora",
     "describe_task",
     "encode_chunks",
     "fresh",

@@ -26,13 +26,16 @@ from lora_memory.hypernets.base import Hypernetwork
 from lora_memory.hypernets.fast_weight import FastWeightDocToLoRA
 from lora_memory.hypernets.perceiver import PerceiverDocToLoRA
 from lora_memory.hypernets.text2lora import TextToLoRA
+from lora_memory.hypernets.upstream_perceiver import UpstreamPerceiverDocToLoRA
+from lora_memory.hypernets.upstream_text2lora import UpstreamTextToLoRA
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 HEADER_KEY = "lora_memory"
 ARCHITECTURES: dict[str, type[Hypernetwork]] = {
-    cls.arch: cls for cls in (FastWeightDocToLoRA, PerceiverDocToLoRA, TextToLoRA)
+    cls.arch: cls
+    for cls in (FastWeightDocToLoRA, PerceiverDocToLoRA, TextToLoRA, UpstreamPerceiverDocToLoRA, UpstreamTextToLoRA)
 }
 DEFAULT_ARCH = {"doc2lora": FastWeightDocToLoRA.arch, "text2lora": TextToLoRA.arch}
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"

@@ -7,6 +7,10 @@ and how the kept ones are folded so repeated content cannot drown the answer (`f
 An adapter here is a `LoraAdapter` whose rank is whole chunks of ``chunk_rank`` rows, in
 document order. Each default is the one the measurements in BENCHMARKS.md chose; the section is
 named beside it.
+
+This policy serves `internalize`, the one-adapter path (the CLI's ``internalize``, PEFT export).
+`ParametricMemory` stores a document as segments (`internalize_segments`), each its own adapter,
+and never drops or folds any of them (BENCHMARKS.md, "Documents as segments").
 """
 
 from __future__ import annotations

@@ -11,14 +11,14 @@ how long chunks are and how a long document's chunk adapters are kept and folded
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from lora_memory.adapter import AdapterBatch, LoraAdapter
+from lora_memory.adapter import AdapterBatch, LoraAdapter, concat_adapters
 from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids, document_token_ids
 from lora_memory.hypernets.base import Hypernetwork
@@ -45,6 +45,8 @@ class ChunkFeatures:
         next_mask: ``(chunks, tokens)``, 1 where a next token exists inside the chunk.
         next_nll: ``(chunks, tokens)``, the backbone's surprise at the next token (nats; 0 where
             there is none), when the architecture asks for it; else None.
+        normed_block_inputs: layer -> the block's input through the model's final norm, for the
+            layers an architecture asks for (upstream Doc-to-LoRA reads the last one so).
     """
 
     input_ids: Tensor
@@ -54,16 +56,19 @@ class ChunkFeatures:
     next_embeddings: Tensor
     next_mask: Tensor
     next_nll: Tensor | None = None
+    normed_block_inputs: dict[int, Tensor] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class FeatureRequest:
     """Which activations an architecture reads (captured in one early-exit forward pass);
-    ``next_nll`` runs the pass to the end for the backbone's surprise at every next token."""
+    ``next_nll`` runs the pass to the end for the backbone's surprise at every next token;
+    ``normed_blocks`` also passes those blocks' inputs through the model's final norm."""
 
     blocks: frozenset[int] = frozenset()
     modules: frozenset[tuple[int, str]] = frozenset()
     next_nll: bool = False
+    normed_blocks: frozenset[int] = frozenset()
 
 
 class DocToLoRA(Hypernetwork):
@@ -93,6 +98,11 @@ class DocToLoRA(Hypernetwork):
         """A context-independent LoRA appended once per document, or None."""
         return None
 
+    def chunk_prompt(self, backbone: Backbone, ids: Sequence[int]) -> list[int]:
+        """The token ids the backbone reads for a chunk: the chunk itself, unless an architecture
+        was trained on chunks wrapped in something (a chat turn, upstream)."""
+        return list(ids)
+
 
 def encode_chunks(
     backbone: Backbone, hypernet: DocToLoRA, chunks: Sequence[Sequence[int]], surprise: bool = True
@@ -101,15 +111,17 @@ def encode_chunks(
     ``surprise=False`` leaves out the next-token surprise even where the network asks for it."""
     request = hypernet.feature_request()
     request = dataclasses.replace(request, next_nll=request.next_nll and surprise)
-    ids, mask = backbone.pad(chunks, side="right")
-    capture = backbone.capture(ids, mask, blocks=request.blocks, modules=request.modules, final=request.next_nll)
+    ids, mask = backbone.pad([hypernet.chunk_prompt(backbone, c) for c in chunks], side="right")
+    blocks = request.blocks | request.normed_blocks
+    capture = backbone.capture(ids, mask, blocks=blocks, modules=request.modules, final=request.next_nll)
+    normed = {layer: backbone.final_norm(capture.block_inputs[layer]) for layer in request.normed_blocks}
     with torch.no_grad():
         next_ids = torch.roll(ids, -1, dims=1)
         next_mask = torch.roll(mask, -1, dims=1) * mask
         next_mask[:, -1] = 0
         next_emb = backbone.token_embeddings(next_ids) * next_mask.unsqueeze(-1).to(backbone.dtype)
         nll = backbone.next_token_nll(capture.final_hidden, ids) * next_mask if request.next_nll else None
-    return ChunkFeatures(ids, mask, capture.block_inputs, capture.module_inputs, next_emb, next_mask, nll)
+    return ChunkFeatures(ids, mask, capture.block_inputs, capture.module_inputs, next_emb, next_mask, nll, normed)
 
 
 def chunk_adapters(
@@ -243,3 +255,51 @@ def internalize(
     if bias is not None or len(chunks) == 1:
         return adapter.compressed()
     return fold_chunks(strongest_chunks(adapter, chunk_rank, max_chunks), chunk_rank)
+
+
+def internalize_segments(
+    backbone: Backbone,
+    hypernet: DocToLoRA,
+    segments: Sequence[str],
+    *,
+    max_rows: Callable[[int], int] | None = None,
+    batch_size: int = 8,
+    progress: bool = False,
+) -> list[LoraAdapter]:
+    """One adapter per segment (a short piece of a document, one chunk each), encoded in batches.
+
+    `ParametricMemory` stores a document as such segments, each its own adapter, and routes a
+    question to the few that hold its answer: nothing of a long document is summed away or
+    dropped, and a question costs a few segments' rows whatever the document's length. Segments
+    are encoded ``batch_size`` at a time, sorted by length so padding stays small; every segment
+    gets the network's surprise rows (surprise is measured within the segment).
+
+    Args:
+        segments: the segments' texts (each validated like a document).
+        max_rows: segment tokens -> the most rank rows its adapter may keep (the storage budget,
+            `lora_memory.segments.row_budget`); rows are kept in the network's order and rows
+            that are exactly zero (surprise rows no token qualified for) are dropped first. None
+            keeps every non-zero row. A bias adapter is appended after the cut.
+
+    Returns:
+        The segments' adapters, in order, each with ``tokens`` and ``chunks`` (1) in its metadata.
+    """
+    ids = [document_token_ids(backbone, text) for text in segments]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    adapters: list[LoraAdapter | None] = [None] * len(ids)
+    with torch.no_grad(), tqdm(total=len(ids), desc="internalize", unit="segment", disable=not progress) as bar:
+        bias = hypernet.bias_adapter()
+        bias_adapter = bias.to_adapter(base_model=backbone.name) if bias is not None else None
+        for start in range(0, len(order), batch_size):
+            group = order[start : start + batch_size]
+            out = hypernet(encode_chunks(backbone, hypernet, [ids[i] for i in group]))
+            for row, i in enumerate(group):
+                tokens = len(ids[i])
+                meta = {"kind": "doc2lora", "arch": hypernet.arch, "tokens": tokens, "chunks": 1}
+                adapter = out.to_adapter(row, base_model=backbone.name, metadata=meta)
+                adapter = adapter.first_rows(max_rows(tokens) if max_rows is not None else adapter.rank())
+                if bias_adapter is not None:
+                    adapter = concat_adapters([adapter, bias_adapter], metadata=meta)
+                adapters[i] = adapter
+            bar.update(len(group))
+    return [a for a in adapters if a is not None]

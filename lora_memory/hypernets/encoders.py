@@ -16,6 +16,7 @@ from lora_memory.errors import BackboneError
 
 MINILM = "minilm"
 BACKBONE = "backbone"
+BACKBONE_SPECIAL = "backbone_special"  # upstream Text-to-LoRA's default: the tokenizer's special tokens included
 
 
 class DescriptionEncoder(Protocol):
@@ -50,20 +51,52 @@ class MiniLMEncoder:
 
 
 class BackboneEncoder:
-    """The base LLM's own final hidden state at the description's last token (no extra model)."""
+    """The base LLM's own final hidden state at the description's last token (no extra model);
+    ``special_tokens`` tokenizes as upstream Text-to-LoRA does (a BOS first, where the model has one)."""
 
-    name = BACKBONE
-
-    def __init__(self, backbone: Backbone):
+    def __init__(self, backbone: Backbone, special_tokens: bool = False):
         self.backbone = backbone
         self.dim = backbone.hidden_size
+        self.special_tokens = special_tokens
+        self.name = BACKBONE_SPECIAL if special_tokens else BACKBONE
+
+    def _ids(self, text: str) -> list[int]:
+        if self.special_tokens:
+            return self.backbone.tokenizer(text)["input_ids"]
+        return self.backbone.tokenize(text)
 
     @torch.no_grad()
     def __call__(self, texts: Sequence[str]) -> Tensor:
-        ids, mask = self.backbone.pad([self.backbone.tokenize(t) or [self.backbone.tokenizer.pad_token_id] for t in texts])
+        ids, mask = self.backbone.pad([self._ids(t) or [self.backbone.tokenizer.pad_token_id] for t in texts])
         hidden = self.backbone.final_hidden(ids, mask)  # (b, t, hidden)
         last = mask.sum(1) - 1
         return hidden[torch.arange(len(texts)), last].float()
+
+
+class GteEncoder:
+    """A GTE model's first-token ([CLS]) state in fp32, as upstream Text-to-LoRA embeds descriptions
+    with ``Alibaba-NLP/gte-large-en-v1.5``. Loaded by transformers' own ``GteModel`` from a local
+    directory or the local hub cache, safetensors only: the repository's remote code is never run."""
+
+    def __init__(self, name: str, device: str | torch.device = "cpu"):
+        from transformers import AutoTokenizer, GteConfig, GteModel
+
+        self.name = name
+        try:
+            config = GteConfig.from_pretrained(name)  # the hub config says model_type "new" (remote code)
+            self.tokenizer = AutoTokenizer.from_pretrained(name)
+            self.model = GteModel.from_pretrained(name, config=config, dtype=torch.float32, use_safetensors=True)
+        except (OSError, ValueError) as exc:
+            raise BackboneError(f"could not load the description encoder {name!r}: {exc}; give a local directory "
+                                "or a hub id in the local cache, with safetensors weights") from exc
+        self.model = self.model.eval().requires_grad_(False).to(device)
+        self.dim = self.model.config.hidden_size
+
+    @torch.no_grad()
+    def __call__(self, texts: Sequence[str]) -> Tensor:
+        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=2**13, return_tensors="pt")
+        hidden = self.model(**batch.to(self.model.device)).last_hidden_state  # (b, t, dim), right-padded
+        return hidden[:, 0].float()
 
 
 def _minilm_dir() -> Path:
@@ -82,9 +115,19 @@ def make_encoder(name: str, backbone: Backbone) -> DescriptionEncoder:
     """The encoder a Text-to-LoRA config names; MiniLM is loaded once per process and device."""
     if name == MINILM:
         return _shared_minilm(str(backbone.device))
-    if name == BACKBONE:
-        return BackboneEncoder(backbone)
-    raise ValueError(f"unknown description encoder {name!r}; choose {MINILM!r} or {BACKBONE!r}")
+    if name in (BACKBONE, BACKBONE_SPECIAL):
+        return BackboneEncoder(backbone, special_tokens=name == BACKBONE_SPECIAL)
+    if "gte" in name.lower():  # upstream Text-to-LoRA's description encoder, by name or directory
+        return _shared_gte(name, str(backbone.device))
+    raise BackboneError(
+        f"this network embeds descriptions with {name!r}, which lora-memory does not load; it loads "
+        f"{MINILM!r}, {BACKBONE!r}, {BACKBONE_SPECIAL!r} and GTE models (a name or directory containing 'gte')"
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _shared_gte(name: str, device: str) -> GteEncoder:
+    return GteEncoder(name, device)
 
 
 def encoder_dim(name: str, hidden_size: int) -> int:

@@ -52,8 +52,26 @@ class TextToLoRAConfig(ConfigMixin):
     system_prompt: str | None = ""
 
 
-class TextToLoRA(Hypernetwork):
+class TaskHypernetwork(Hypernetwork):
+    """What every Text-to-LoRA architecture shares: description embeddings in, one adapter per
+    description out; the chat prompt its adapters were trained under."""
+
     kind = "text2lora"
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return tuple(self.config.layers)
+
+    def prompt(self, backbone: Backbone, text: str) -> list[int]:
+        """The chat prompt of an input alone, under the system turn this network was trained with."""
+        return backbone.chat_prompt(text, system=self.config.system_prompt)
+
+    def description_text(self, description: str) -> str:
+        """The description as the encoder reads it (unchanged here)."""
+        return description
+
+
+class TextToLoRA(TaskHypernetwork):
     arch = "mlp_l"
     config_class = TextToLoRAConfig
 
@@ -78,14 +96,6 @@ class TextToLoRA(Hypernetwork):
             with torch.no_grad():
                 head.bias.copy_(torch.cat([kaiming_lora_a(r, d_in).flatten(), torch.zeros(d_out * r)]))
             self.heads[name] = head
-
-    @property
-    def layers(self) -> tuple[int, ...]:
-        return tuple(self.config.layers)
-
-    def prompt(self, backbone: Backbone, text: str) -> list[int]:
-        """The chat prompt of an input alone, under the system turn this network was trained with."""
-        return backbone.chat_prompt(text, system=self.config.system_prompt)
 
     def constant_embedding(self, n: int) -> Tensor:
         """The fixed input of a multi-task network: one adapter whatever the task."""
@@ -114,7 +124,7 @@ class TextToLoRA(Hypernetwork):
         return AdapterBatch(A, B, self.layers)
 
 
-def prompt_ids(backbone: Backbone, net: TextToLoRA, text: str, max_tokens: int) -> list[int]:
+def prompt_ids(backbone: Backbone, net: TaskHypernetwork, text: str, max_tokens: int) -> list[int]:
     """``net``'s chat prompt of the input alone (the task lives in the adapter), its head cut if too long."""
     ids = backbone.tokenize(text)
     if len(ids) > max_tokens:
@@ -122,13 +132,13 @@ def prompt_ids(backbone: Backbone, net: TextToLoRA, text: str, max_tokens: int) 
     return net.prompt(backbone, text)
 
 
-def describe_task(backbone: Backbone, hypernet: TextToLoRA, description: str) -> LoraAdapter:
+def describe_task(backbone: Backbone, hypernet: TaskHypernetwork, description: str) -> LoraAdapter:
     """Generate the adapter for a plain-language task description in one forward pass."""
     if not isinstance(description, str) or not description.strip():
         raise DocumentError("the task description is empty: say in a sentence what the model should do")
     encoder = make_encoder(hypernet.config.encoder, backbone)
     with torch.no_grad():
-        batch = hypernet(encoder([description]).to(backbone.device))
+        batch = hypernet(encoder([hypernet.description_text(description)]).to(backbone.device))
     return batch.to_adapter(
         base_model=backbone.name, metadata={"kind": "text2lora", "arch": hypernet.arch, "description": description}
     )

@@ -3,7 +3,8 @@
 A run directory holds the latest network, the optimizer state, the config and the metrics; the
 archive holds all of them (tensors under ``hypernet/`` and ``state/``, the rest as JSON in the
 header), so a run can be committed as one file, replaced each time, and continued elsewhere with
-``resume_from``. Nothing is pickled.
+``resume_from``. Nothing is pickled. The held-out set (``heldout.json``) stays out: a real-prose
+run's holds Wikipedia text, which is never copied into the repository; a resumed run rebuilds it.
 """
 
 from __future__ import annotations

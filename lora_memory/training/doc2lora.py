@@ -2,7 +2,8 @@
 
 Objective (arXiv 2602.15902, sec. 3.3): the student is the backbone WITH the generated adapter and
 WITHOUT the document; its loss is cross-entropy on the gold answer tokens (``ce``) or
-distillation on the in-context teacher's top-k probabilities (``distill``), plus an L1 penalty on
+distillation on the in-context teacher's top-k probabilities (``distill``), or their sum (``both``:
+upstream distils, and the gold span anchors it where the teacher is wrong), plus an L1 penalty on
 the generated A and B; averaged per question, then per document. Chunk counts are sampled per
 document, so concatenation of chunk adapters is learned, not only used.
 
@@ -31,16 +32,29 @@ from lora_memory import injection
 from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids
 from lora_memory.errors import CheckpointError
+from lora_memory.files import write_atomic
 from lora_memory.generation import answer_batch, gather_positions, in_context_question
 from lora_memory.hypernets.checkpoint import fresh
-from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, chunk_adapters
+from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, chunk_adapters, internalize
 from lora_memory.hypernets.fast_weight import FastWeightConfig
 from lora_memory.hypernets.perceiver import PerceiverConfig
 from lora_memory.training import loop
 from lora_memory.data import realtext
-from lora_memory.data.synthetic import QA, DocSample, fact_sample, multi_fact_sample, needle_sample, sample_stream
+from lora_memory.data.synthetic import (
+    QA,
+    DocSample,
+    fact_sample,
+    multi_fact_sample,
+    needle_sample,
+    sample_stream,
+    samples_from_json,
+    samples_to_json,
+)
 from lora_memory.training.loop import TrainConfig, accelerator_for
 from lora_memory.training.routing import routing_loss
+
+OBJECTIVES = ("ce", "distill", "both")
+HELDOUT = "heldout.json"  # the run's held-out set, beside its checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +79,7 @@ class Doc2LoRATrainConfig(TrainConfig):
             enabled null slot, keep their initialisation); ignored when the run resumes.
         batch_size: documents per step.
         lr: peak AdamW learning rate (3e-3 measured best for fast_weight on CPU).
-        objective: ``ce`` on gold answers, or ``distill`` on the teacher's top-k.
+        objective: ``ce`` on gold answers, ``distill`` on the teacher's top-k, or ``both`` summed.
         top_k: teacher probabilities kept for ``distill`` (16 upstream).
         l1: weight of the mean absolute value of generated A and B (upstream uses one; 0 measured fine here).
         route_weight: fast_weight only: weight of the routing loss (`training.routing`): the
@@ -88,7 +102,7 @@ class Doc2LoRATrainConfig(TrainConfig):
         distractor_docs: up to this many other documents' chunks are concatenated into each
             document's adapter (sampled 0..this), so unrelated chunks learn to stay quiet.
         min_chunk_tokens: never cut chunks shorter than this.
-        eval_samples: held-out documents per evaluation.
+        eval_samples: held-out documents per evaluation (real-prose runs: see `heldout_samples`).
     """
 
     run_dir: str = "runs/doc2lora"
@@ -122,6 +136,10 @@ class Doc2LoRATrainConfig(TrainConfig):
     eval_every: int = 50
     eval_samples: int = 24
     save_every: int = 25
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
 
     def network(self) -> FastWeightConfig | PerceiverConfig:
         """The config of the network ``arch`` names."""
@@ -185,17 +203,18 @@ def doc2lora_loss(
     with injection.capturing(capture) if route else contextlib.nullcontext():
         hidden = backbone.final_hidden(ids, mask, per_qa)
     log_q = F.log_softmax(backbone.logits(gather_positions(hidden, positions)).float(), -1)
-    if config.objective == "distill":
+    token_loss = torch.zeros(log_q.shape[0], device=log_q.device)
+    if config.objective in ("distill", "both"):
         t_prompts = [backbone.chat_prompt(in_context_question(docs[d].document, qa.question)) for d, qa in qas]
         t_ids, t_mask, t_pos = answer_batch(backbone, t_prompts, answers)
         with torch.no_grad():
             t_logits = backbone.logits(gather_positions(backbone.final_hidden(t_ids, t_mask), t_pos)).float()
             top_p, top_i = torch.softmax(t_logits, -1).topk(config.top_k, dim=-1)
             top_p = top_p / top_p.sum(-1, keepdim=True)
-        token_loss = -(top_p * log_q.gather(-1, top_i)).sum(-1)
-    else:
+        token_loss = token_loss - (top_p * log_q.gather(-1, top_i)).sum(-1)
+    if config.objective in ("ce", "both"):
         targets = torch.tensor([t for a in answers for t in a], device=backbone.device)
-        token_loss = -log_q.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        token_loss = token_loss - log_q.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     # mean over each answer's tokens, then over a document's questions, then over documents
     sizes = [len(p) for p in positions]
     qa_loss = torch.stack([t.mean() for t in token_loss.split(sizes)])
@@ -225,9 +244,34 @@ def warm_start(net: DocToLoRA, path: str) -> None:
 def heldout_samples(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[DocSample]:
     """A fixed held-out evaluation set: held-out names, templates, phrasings and articles only.
 
-    Real-prose documents are split per question kind, so each kind's accuracy is logged."""
-    return realtext.by_question_kind(list(itertools.islice(_stream(backbone, config, config.seed + 10_000, "heldout"),
-                                                           config.eval_samples)))
+    Real-prose runs draw ``4 * eval_samples`` documents, split them per question kind (so each
+    kind's accuracy is logged), keep only the real-prose questions the backbone answers with the
+    document in its prompt (`answerable_in_context`: what an adapter can hope to recover) and at
+    most ``eval_samples // 2`` samples of each kind, so no kind drowns the others."""
+    stream = _stream(backbone, config, config.seed + 10_000, "heldout")
+    if not (config.wiki_weight or config.prose_needle_weight):
+        return list(itertools.islice(stream, config.eval_samples))
+    from lora_memory.evaluation.qa import answerable_in_context
+
+    pool = realtext.by_question_kind(list(itertools.islice(stream, 4 * config.eval_samples)))
+    wiki = answerable_in_context(backbone, [s for s in pool if s.kind.startswith("wiki_")])
+    per_kind: dict[str, list[DocSample]] = {}
+    for sample in wiki + [s for s in pool if not s.kind.startswith("wiki_")]:
+        per_kind.setdefault(sample.kind, []).append(sample)
+    return [s for kind in sorted(per_kind) for s in per_kind[kind][: max(1, config.eval_samples // 2)]]
+
+
+def cached_heldout(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[DocSample]:
+    """`heldout_samples`, kept in the run directory (``heldout.json``): a resumed run and the
+    curve's reference read the very same set without rebuilding it (the in-context filter takes
+    minutes on a CPU)."""
+    path = Path(config.run_dir) / HELDOUT
+    if path.is_file():
+        return samples_from_json(path.read_text())
+    samples = heldout_samples(backbone, config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, samples_to_json(samples).encode())
+    return samples
 
 
 def _stream(backbone: Backbone, config: Doc2LoRATrainConfig, seed: int, split: str) -> Iterator[DocSample]:
@@ -252,11 +296,11 @@ def _stream(backbone: Backbone, config: Doc2LoRATrainConfig, seed: int, split: s
 
 def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path:
     """Train (or resume) a Doc-to-LoRA hypernetwork; returns the run directory."""
-    from lora_memory.evaluation.qa import answer_samples, summarize
+    from lora_memory.evaluation.qa import answer_samples, likelihood_samples, summarize
 
     accelerator = accelerator_for(config)
     backbone = backbone or Backbone.load(config.model, device=accelerator.device)
-    evalset = heldout_samples(backbone, config) if config.eval_every else []
+    evalset = cached_heldout(backbone, config) if config.eval_every else []
 
     def make_net() -> DocToLoRA:
         net = fresh("doc2lora", backbone, arch=config.arch, seed=config.seed, **config.network().to_dict())
@@ -271,6 +315,9 @@ def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path
         return doc2lora_loss(backbone, net, [next(stream) for _ in range(config.batch_size)], rng, config)
 
     def evaluate(net: DocToLoRA) -> dict[str, float]:
-        return summarize(answer_samples(backbone, evalset, "doc2lora", net))
+        adapters = {id(s): internalize(backbone, net, s.document) for s in evalset}
+        made = lambda s: adapters[id(s)]  # noqa: E731
+        answered = summarize(answer_samples(backbone, evalset, "doc2lora", adapter_for=made))
+        return answered | summarize(likelihood_samples(backbone, evalset, "doc2lora", adapter_for=made))
 
     return loop.run(config, backbone, "doc2lora", make_net, batch_loss, evaluate, accelerator, "all_exact")

@@ -36,7 +36,8 @@ class Text2LoRATrainConfig(TrainConfig):
     """A Text-to-LoRA training run; every field is also a ``lora-memory train text2lora`` flag.
 
     Attributes:
-        corpus: task corpus file (None = the one shipped in the package).
+        corpus: task corpus file, or "v1" / "v2" for a shipped one (None = v1, the shipped
+            checkpoint's corpus; v2 is larger, with held-out task families).
         mode: ``task`` (T2L) or ``multitask`` (the same-shape multi-task LoRA baseline).
         net: the network trained; its fields are flags of their own (``--encoder``, ``--width``,
             ``--rank``, ...).

@@ -24,9 +24,15 @@ Held-out tasks (never trained on) are chosen deterministically: within each (gro
 (BIG-bench label / option / exact-answer tasks, BIG-bench list functions, procedural label / exact-answer
 tasks) the tasks with the smallest CRC32 of their name. Their few training examples are kept only for few-shot baselines.
 
+A second, larger corpus (``--corpus v2``, ``lora_memory/data/task_corpus_v2.json.gz``; `build_v2`)
+adds every usable BIG-bench JSON task (`bigbench_all`), formatting-only tasks (`formatting`),
+user-phrased descriptions ending with the reply's format, task families and whole held-out
+families. v1 stays the default and byte for byte what the shipped Text-to-LoRA checkpoint used.
+
 Usage::
 
     python -m scripts.build_task_corpus                      # pip-downloads bigbench==1.0.0 (sdist)
+    python -m scripts.build_task_corpus --corpus v2 --sdist /tmp/bb/bigbench-1.0.0.tar.gz
     python -m scripts.build_task_corpus --sdist /tmp/bb/bigbench-1.0.0.tar.gz
     python -m scripts.build_task_corpus --sdist path/to/extracted/bigbench-1.0.0 --out corpus.json.gz
 """

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lora_memory.data.task_corpus import Task, TaskExample
 
-from .descriptions import OPTION_FORMATS, answer_formats, label_formats, make_descriptions
+from .descriptions import OPTION_FORMATS, Describe, answer_formats, label_formats, make_descriptions
 from .records import MAX_INPUT_CHARS, MAX_TARGET_CHARS, MIN_EXAMPLES, N_EVAL, N_TRAIN, Record, example
 
 BIGBENCH_VERSION = "1.0.0"
@@ -593,7 +593,9 @@ def _balanced_order(rows: list[TaskExample], rng: random.Random) -> list[TaskExa
     return out
 
 
-def bigbench_record(spec: BB, data: dict) -> Record:
+def bigbench_record(spec: BB, data: dict, describe: Describe = make_descriptions, family: str = "") -> Record:
+    """``spec``'s corpus task from its task.json ``data``; ``describe`` writes the descriptions
+    (v1's frames by default), ``family`` is set in the v2 corpus."""
     rng = random.Random(f"examples:{spec.name}")
     rows, seen = [], set()
     for ex in data["examples"]:
@@ -661,12 +663,12 @@ def bigbench_record(spec: BB, data: dict) -> Record:
         own.append(spec.own_text or data["description"])
     if spec.prefix and data.get("task_prefix", "").strip():
         own.append(data["task_prefix"].strip())
-    d_train, d_eval = make_descriptions(spec.name, spec.actions, spec.given, formats, own)
+    d_train, d_eval = describe(spec.name, spec.actions, spec.given, formats, own)
     task = Task(
         name=f"bigbench/{spec.name}", source="bigbench", license="Apache-2.0", split="train",
         descriptions_train=d_train, descriptions_eval=d_eval, train=tuple(train_rows), eval=tuple(eval_rows),
         metric="exact" if spec.mode == "exact" else "choice", choices=choices,
-        origin=f"bigbench=={BIGBENCH_VERSION}:bigbench/benchmark_tasks/{spec.path}/task.json",
+        origin=f"bigbench=={BIGBENCH_VERSION}:bigbench/benchmark_tasks/{spec.path}/task.json", family=family,
     )
     return Record(task, spec.group)
 

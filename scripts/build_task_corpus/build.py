@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from lora_memory.data.task_corpus import Task, write_corpus
+from lora_memory.data.task_corpus import Task, corpus_header, write_corpus
 
 from .bigbench import (
     BIGBENCH,
@@ -108,14 +108,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sdist", type=Path, default=None,
                         help="bigbench source distribution (.tar.gz) or its extracted directory; "
                              f"default: pip download bigbench=={BIGBENCH_VERSION} into a temporary directory")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output file (default: {DEFAULT_OUT})")
+    parser.add_argument("--corpus", choices=("v1", "v2"), default="v1",
+                        help="v1: the corpus the shipped Text-to-LoRA checkpoint was trained on (default); "
+                             "v2: every usable BIG-bench task, formatting-only tasks, user-phrased descriptions, "
+                             "held-out families (reads v1's held-out list from the shipped v1 file)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"output file (default: {DEFAULT_OUT}, or task_corpus_v2.json.gz beside it for v2)")
     args = parser.parse_args(argv)
+
+    def run(source: Path) -> tuple[dict, list[Task]]:
+        if args.corpus == "v1":
+            return build(source)
+        from .build_v2 import build_v2  # v2 builds on this module's helpers
+
+        return build_v2(source, corpus_header("v1")["heldout"])
+
+    out = args.out or (DEFAULT_OUT if args.corpus == "v1" else DEFAULT_OUT.with_name("task_corpus_v2.json.gz"))
     if args.sdist is None:
         with tempfile.TemporaryDirectory() as tmp:
-            header, tasks = build(fetch_sdist(Path(tmp)))
+            header, tasks = run(fetch_sdist(Path(tmp)))
     else:
-        header, tasks = build(args.sdist)
-    size = write_corpus(header, tasks, args.out)
-    print(f"wrote {args.out} ({size:,} bytes): {json.dumps(header['counts'])}")
+        header, tasks = run(args.sdist)
+    size = write_corpus(header, tasks, out)
+    print(f"wrote {out} ({size:,} bytes): {json.dumps(header['counts'])}")
+    if "heldout_families" in header:
+        print("held-out families:", ", ".join(header["heldout_families"]))
     print("held out:", ", ".join(header["heldout"]))
-

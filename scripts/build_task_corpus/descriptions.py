@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 N_TRAIN_DESCRIPTIONS, N_EVAL_DESCRIPTIONS = 32, 3
+# (name, actions, given, formats, own) -> (training descriptions, evaluation descriptions)
+Describe = Callable[..., tuple[tuple[str, ...], tuple[str, ...]]]
 
 TRAIN_FRAMES = (
     "{A}. {F}",
@@ -27,6 +29,29 @@ EVAL_FRAMES = (
     "When shown {g}, {a}. {F}",
     "I will show you {g}. I want you to {a}. {F}",
     "Objective: {a}. You will be working from {g}. {F}",
+)
+# The v2 corpus: one or two sentences as a user asks for a skill, always ENDING with the reply's
+# format (issue 23), never a "Task:" header; evaluation frames are again disjoint.
+USER_TRAIN_FRAMES = (
+    "Can you {a}? {F}",
+    "I need you to {a}. {F}",
+    "Please {a} for me. {F}",
+    "I'll send you {g}. {A}. {F}",
+    "Help me {a}. {F}",
+    "Could you {a}? {F}",
+    "For {g}, {a}. {F}",
+    "I want to {a}. {F}",
+    "I'm going to paste {g}; {a}. {F}",
+    "Here is {g}. {A}. {F}",
+    "Quick one: {a}. {F}",
+    "Your job: {a}. {F}",
+    "Every message will be {g}. {A}. {F}",
+    "Would you {a}? {F}",
+)
+USER_EVAL_FRAMES = (
+    "Hey, when I give you {g}, {a}. {F}",
+    "I have {g} and I'd like you to {a}. {F}",
+    "Whenever you get {g}, please {a}. {F}",
 )
 
 
@@ -83,13 +108,20 @@ def _end(text: str) -> str:
 
 
 def make_descriptions(
-    name: str, actions: Sequence[str], given: Sequence[str], formats: Sequence[str], own: Sequence[str] = ()
+    name: str,
+    actions: Sequence[str],
+    given: Sequence[str],
+    formats: Sequence[str],
+    own: Sequence[str] = (),
+    frames: tuple[Sequence[str], Sequence[str]] = (TRAIN_FRAMES, EVAL_FRAMES),
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(training descriptions, evaluation descriptions) of one task; disjoint by construction.
 
     ``actions`` and ``formats`` each end with two evaluation-only entries. ``own`` are the task's own
-    descriptions (BIG-bench), used for training with a format hint appended.
+    descriptions (BIG-bench), used for training with a format hint appended. ``frames`` are the
+    (training, evaluation) sentence frames: the v1 corpus's by default, `user_descriptions` v2's.
     """
+    train_frames, eval_frames = frames
     if len(actions) < 6 or len(formats) < 6 or not given:
         raise ValueError(f"{name}: need >= 6 actions, >= 6 formats and a given phrase")
     rng = random.Random(f"descriptions:{name}")
@@ -98,19 +130,28 @@ def make_descriptions(
     train: list[str] = []
     for text in own:
         train.append(f"{_end(text)} {rng.choice(train_formats)}")
-    combos = list(itertools.product(range(len(train_actions)), range(len(TRAIN_FRAMES))))
+    combos = list(itertools.product(range(len(train_actions)), range(len(train_frames))))
     rng.shuffle(combos)
     for a, f in combos:
         if len(train) >= N_TRAIN_DESCRIPTIONS:
             break
         action = train_actions[a]
-        text = TRAIN_FRAMES[f].format(A=_cap(action), a=action, g=rng.choice(given), F=rng.choice(train_formats))
+        text = _cap(train_frames[f].format(A=_cap(action), a=action, g=rng.choice(given), F=rng.choice(train_formats)))
         if text not in train:
             train.append(text)
     evals = []
     for j in range(N_EVAL_DESCRIPTIONS):
         action = eval_actions[j % 2]
-        evals.append(EVAL_FRAMES[j].format(a=action, g=given[j % len(given)], F=eval_formats[j % 2]))
+        evals.append(_cap(eval_frames[j].format(a=action, g=given[j % len(given)], F=eval_formats[j % 2])))
+    if len(train) < N_TRAIN_DESCRIPTIONS:
+        raise ValueError(f"{name}: only {len(train)} distinct training descriptions")
     if len(set(train)) != len(train) or set(train) & set(evals) or len(set(evals)) != len(evals):
         raise AssertionError(f"{name}: descriptions are not distinct")
     return tuple(train), tuple(evals)
+
+
+def user_descriptions(
+    name: str, actions: Sequence[str], given: Sequence[str], formats: Sequence[str], own: Sequence[str] = ()
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`make_descriptions` in the v2 corpus's user-phrased frames: every description ends with its format."""
+    return make_descriptions(name, actions, given, formats, own, frames=(USER_TRAIN_FRAMES, USER_EVAL_FRAMES))

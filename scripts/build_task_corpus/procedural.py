@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from lora_memory.data.synthetic import word_split
 from lora_memory.data.task_corpus import Task, TaskExample
 
-from .descriptions import answer_formats, label_formats, make_descriptions
+from .descriptions import Describe, answer_formats, label_formats, make_descriptions
 from .records import N_EVAL, N_TRAIN, Record, example
 
 ORIGIN = "scripts/build_task_corpus.py"  # the builder as the shipped corpus names it (a task: ORIGIN:name)
@@ -133,15 +133,24 @@ class Proc:
     answer: str | None = None
     labels: tuple[str, ...] | None = None
     formats: tuple[str, ...] | None = None
+    family: str = ""  # the section the task is declared in ("arithmetic", ...): v2's task family
 
 
 PROCEDURAL: list[Proc] = []
+_SECTION = [""]  # the family of the tasks declared next (`section`)
+
+
+def section(family: str) -> None:
+    """Tasks declared from here on belong to ``family`` (the v2 corpus holds out whole families)."""
+    _SECTION[0] = family
 
 
 def proc(name: str, actions: tuple[str, ...], given: tuple[str, ...], answer: str | None = None,
-         labels: tuple[str, ...] | None = None, formats: tuple[str, ...] | None = None):
+         labels: tuple[str, ...] | None = None, formats: tuple[str, ...] | None = None,
+         registry: list[Proc] = PROCEDURAL):
+    """Register the decorated generator ``(rng, part) -> (input, target)`` as a task in ``registry``."""
     def register(gen: Callable[[random.Random, str], tuple[str, str]]):
-        PROCEDURAL.append(Proc(name, gen, actions, given, answer, labels, formats))
+        registry.append(Proc(name, gen, actions, given, answer, labels, formats, _SECTION[0]))
         return gen
     return register
 
@@ -154,6 +163,7 @@ TWO_NUMBERS = ("two numbers separated by a space", "a pair of whole numbers")
 NUMBER_LIST = ("a comma-separated list of numbers", "a list of whole numbers")
 
 # --- single-word transforms ------------------------------------------------------------------------
+section("word-transforms")
 
 
 @proc("reverse_word", (
@@ -388,6 +398,7 @@ def _(rng, part):
 
 
 # --- word lists -------------------------------------------------------------------------------------
+section("word-lists")
 
 
 @proc("count_words", (
@@ -568,6 +579,7 @@ def _(rng, part):
 
 
 # --- formatting -------------------------------------------------------------------------------------
+section("formatting")
 
 
 @proc("wrap_brackets", (
@@ -647,6 +659,7 @@ def _(rng, part):
 
 
 # --- extraction -------------------------------------------------------------------------------------
+section("extraction")
 
 
 @proc("extract_number", (
@@ -767,6 +780,7 @@ def _(rng, part):
 
 
 # --- arithmetic -------------------------------------------------------------------------------------
+section("arithmetic")
 
 
 @proc("add_two", (
@@ -990,6 +1004,7 @@ def _(rng, part):
 
 
 # --- keyword-rule classification -------------------------------------------------------------------
+section("keyword-rules")
 
 
 @proc("sentiment_lexicon", (
@@ -1098,7 +1113,9 @@ def _(rng, part):
     return _sentence(words), label
 
 
-def procedural_record(spec: Proc) -> Record:
+def procedural_record(spec: Proc, describe: Describe = make_descriptions, family: str = "") -> Record:
+    """``spec``'s corpus task; ``describe`` writes the descriptions (v1's frames by default),
+    ``family`` is set in the v2 corpus."""
     rng = random.Random(f"procedural:{spec.name}")
     train: list[TaskExample] = []
     evals: list[TaskExample] = []
@@ -1120,11 +1137,12 @@ def procedural_record(spec: Proc) -> Record:
             assert row.target in spec.labels, (spec.name, row)
     else:
         formats = spec.formats or answer_formats(spec.answer)
-    d_train, d_eval = make_descriptions(spec.name, spec.actions, spec.given, formats)
+    d_train, d_eval = describe(spec.name, spec.actions, spec.given, formats)
     task = Task(
         name=f"procedural/{spec.name}", source="procedural", license="Apache-2.0", split="train",
         descriptions_train=d_train, descriptions_eval=d_eval, train=tuple(train), eval=tuple(evals),
         metric="choice" if spec.labels else "exact", choices=spec.labels, origin=f"{ORIGIN}:{spec.name}",
+        family=family,
     )
     return Record(task, "procedural")
 
