@@ -4,10 +4,9 @@ what does ``text_fallback`` buy against parametric-only and RAG answers?
 Held-out sets, each question asked of a `ParametricMemory` from the adapters and from the
 routed text (`evaluation.confidence_eval`): ``facts-passages`` / ``facts-whole`` (the
 evaluation's 24 held-out fact documents, seed 1235 as ``lora-memory eval doc2lora`` draws them:
-all in one memory as <= 24-token passages, questions routed across all of them, or each whole in
-its own memory), ``real-passages`` / ``real-whole``
-(the 24 real software documents in one memory, as <= 128-token passages, the real-document
-eval's RAG size, or whole). Prints AUC, accuracy above each threshold and the hybrid's accuracy
+all in one memory cut into segments of <= 24 tokens, questions routed across all of them, or each
+whole in its own memory), ``real-passages`` / ``real-whole`` (the real software documents in one
+memory, as <= 128-token segments, the real-document eval's RAG size, or whole). Prints AUC, accuracy above each threshold and the hybrid's accuracy
 against mean prompt tokens; ``--figure`` plots the trade-off. BENCHMARKS.md, "Confidence and
 hybrid answers":
 

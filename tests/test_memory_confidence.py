@@ -166,3 +166,33 @@ def test_with_a_task_confidence_is_the_documents_support_beyond_the_task(memory,
     doc = memory.get(reply.document_ids[0]).text
     text_prompt = lively.chat_prompt(in_context_question(doc, q))
     assert from_text.answer == generate(lively, [text_prompt], [task.adapter], max_new_tokens=6)[0]
+
+
+def test_roc_auc_counts_right_over_wrong_pairs():
+    from lora_memory.evaluation.confidence_eval import roc_auc
+
+    assert roc_auc([3, 2, 1, 0], [True, True, False, False]) == 1.0
+    assert roc_auc([0, 1, 2, 3], [True, True, False, False]) == 0.0
+    assert roc_auc([1, 0, 1, 2], [True, True, False, False]) == pytest.approx(0.5 / 4)  # one tie, no win
+    assert roc_auc([1, 2], [True, True]) is None
+
+
+def test_confidence_records_agree_with_the_memory_and_the_hybrid_is_their_mix(lively, lively_net):
+    from lora_memory.data.synthetic import QA, DocSample
+    from lora_memory.evaluation.confidence_eval import memory_records, summarize_confidence
+
+    samples = [DocSample(" ".join(DOCS[2 * i:2 * i + 2]), (QA(question(NAMES[2 * i]), str(37 * 2 * i + 11)),), "facts")
+               for i in range(3)]
+    records = memory_records(lively, lively_net, samples, passage_tokens=40, per_document=False, max_new_tokens=6,
+                             encoder=HashEncoder())
+    assert len(records) == 3 and all(r["text_tokens"] > r["adapters_tokens"] for r in records)
+    with ParametricMemory(backbone=lively, doc2lora=lively_net, encoder=HashEncoder(), segment_tokens=40) as memory:
+        memory.add_documents([s.document for s in samples], ids=["d0", "d1", "d2"], progress=False)
+        asked = memory.ask_batch([s.qas[0].question for s in samples], max_new_tokens=6)
+    assert [r["adapters"] for r in records] == [a.answer for a in asked]
+    assert [r["confidence"] for r in records] == pytest.approx([a.confidence for a in asked], abs=1e-4)
+    summary = summarize_confidence(records)
+    first, last = summary["points"][0], summary["points"][-1]  # -inf: adapters only; +inf: text only
+    assert first["fallback"] == 0 and first["hybrid_accuracy"] == summary["adapters_accuracy"]
+    assert last["fallback"] == 1 and last["hybrid_accuracy"] == summary["text_accuracy"]
+    assert first["prompt_tokens"] < last["prompt_tokens"]

@@ -17,9 +17,9 @@ from lora_memory.data.synthetic import DocSample
 from lora_memory.evaluation.qa import score
 from lora_memory.hypernets.doc2lora import DocToLoRA
 from lora_memory.memory import ParametricMemory
-from lora_memory.passages import split_passages
 from lora_memory.router import Encoder
 
+WHOLE = 2**31  # a ``segment_tokens`` no document reaches: one segment per document
 THRESHOLDS = (-math.inf, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, math.inf)
 
 
@@ -48,20 +48,17 @@ def memory_records(
     """One record per question: the adapters' answer, its confidence, the text answer, both scored.
 
     Args:
-        passage_tokens: store each document as `split_passages` pieces of at most this many tokens,
-            one adapter each; None stores whole documents.
+        passage_tokens: the memory's ``segment_tokens`` (each document cut into segments of at
+            most this many tokens, one adapter each); None stores each document as one segment.
         per_document: a fresh memory per document (its questions routed among its own pieces),
             else one memory holding every document (questions routed across all of them).
     """
     groups = [[n] for n in range(len(samples))] if per_document else [list(range(len(samples)))]
     records = []
     for group in groups:
-        with ParametricMemory(backbone=backbone, doc2lora=hypernet, encoder=encoder,
-                              fallback_tokens=fallback_tokens) as memory:
-            for n in group:
-                text = samples[n].document
-                pieces = split_passages(backbone, text, passage_tokens) if passage_tokens else [text]
-                memory.add_documents(pieces, ids=[f"d{n}-p{i}" for i in range(len(pieces))], progress=False)
+        with ParametricMemory(backbone=backbone, doc2lora=hypernet, encoder=encoder, fallback_tokens=fallback_tokens,
+                              segment_tokens=passage_tokens or WHOLE) as memory:
+            memory.add_documents([samples[n].document for n in group], ids=[f"d{n}" for n in group], progress=False)
             asked = [(n, qa) for n in group for qa in samples[n].qas]
             questions = [qa.question for _, qa in asked]
             from_adapters = memory.ask_batch(questions, max_new_tokens=max_new_tokens)
@@ -70,8 +67,7 @@ def memory_records(
             for (n, qa), a, t in zip(asked, from_adapters, from_text, strict=True):
                 records.append({
                     "kind": samples[n].kind, "question": qa.question, "gold": qa.answer,
-                    "confidence": a.confidence, "routed_right": bool(a.document_ids)
-                    and a.document_ids[0].startswith(f"d{n}-"),
+                    "confidence": a.confidence, "routed_right": a.document_ids[:1] == [f"d{n}"],
                     "adapters": a.answer, "adapters_exact": bool(score(a.answer, qa)["exact"]),
                     "adapters_tokens": a.prompt_tokens,
                     "text": t.answer, "text_exact": bool(score(t.answer, qa)["exact"]), "text_tokens": t.prompt_tokens,
