@@ -69,6 +69,47 @@ def recent_turns(backbone: Backbone, turns: Sequence[Turn], max_tokens: int | No
     return kept[::-1]
 
 
+@dataclass(frozen=True)
+class ChatRequest:
+    """What `ParametricMemory.ask` takes from a framework's list of chat messages.
+
+    Attributes:
+        question: the last user message (routing reads it alone).
+        system: the system messages joined, or None for none.
+        history: the user and assistant turns before the question, cut to a token window.
+    """
+
+    question: str
+    system: str | None
+    history: list[Turn]
+
+    def arguments(self) -> dict[str, object]:
+        """Keyword arguments of `ParametricMemory.ask` / ``stream``."""
+        return {"question": self.question, "system": self.system, "history": self.history}
+
+
+def chat_request(
+    backbone: Backbone, messages: Sequence[tuple[str, str]], history_tokens: int | None
+) -> ChatRequest:
+    """A chat of ``(role, text)`` messages as a question, a system turn and recent history.
+
+    Roles are ``system``, ``user`` and ``assistant``; other messages (tool calls, tool results)
+    have no place in the chat template and are left out. The turns before the last user message
+    are cut to their newest ``history_tokens`` (0: none; None: all), so the prompt stays the same
+    size however long the chat runs.
+
+    Raises:
+        ConversationError: no user message to answer.
+    """
+    last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i][0] == "user"), None)
+    if last is None:
+        raise ConversationError("a chat needs a user message to answer")
+    systems = [text for role, text in messages if role == "system"]
+    turns = [Turn(role, text) for role, text in messages[:last] if role in ROLES]
+    history = recent_turns(backbone, turns, history_tokens) if turns and history_tokens != 0 else []
+    return ChatRequest(messages[last][1], "\n\n".join(systems) if systems else None, history)
+
+
 def with_context(backbone: Backbone, context: str, question: str, max_context_tokens: int) -> str:
     """The user turn that puts ``context`` (routed documents' text) before ``question``.
 

@@ -196,3 +196,19 @@ def test_confidence_records_agree_with_the_memory_and_the_hybrid_is_their_mix(li
     assert first["fallback"] == 0 and first["hybrid_accuracy"] == summary["adapters_accuracy"]
     assert last["fallback"] == 1 and last["hybrid_accuracy"] == summary["text_accuracy"]
     assert first["prompt_tokens"] < last["prompt_tokens"]
+
+
+def test_a_chat_request_is_the_last_user_message_the_systems_and_recent_turns(lively):
+    from lora_memory.chat import chat_request
+
+    messages = [("system", "Be brief."), ("user", "Hi."), ("tool", "{}"), ("assistant", "Hello."),
+                ("system", "Use metres."), ("user", "How tall?"), ("assistant", "(thinking)")]
+    request = chat_request(lively, messages, None)
+    assert (request.question, request.system) == ("How tall?", "Be brief.\n\nUse metres.")
+    assert request.history == [Turn("user", "Hi."), Turn("assistant", "Hello.")]
+    assert chat_request(lively, messages, 0).history == []
+    assert chat_request(lively, messages, turn_tokens(lively, Turn("assistant", "Hello."))).history == [
+        Turn("assistant", "Hello.")]
+    assert chat_request(lively, [("user", "Q?")], 100).arguments() == {"question": "Q?", "system": None, "history": []}
+    with pytest.raises(ConversationError, match="user message"):
+        chat_request(lively, [("system", "Be brief.")], None)

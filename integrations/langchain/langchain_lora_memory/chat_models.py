@@ -9,11 +9,20 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackMana
 from langchain_core.language_models import BaseChatModel, LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from lora_memory.chat import Turn, recent_turns
-from lora_memory.memory import MemoryAnswer, ParametricMemory
-from pydantic import ConfigDict, Field
+from lora_memory.chat import chat_request
+from lora_memory.memory import MemoryAnswer
+from lora_memory.task import TaskAdapter
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_lora_memory._fields import MemoryFields
+
+
+def _role(message: BaseMessage) -> str:
+    """A LangChain message's chat role; others (tool calls, tool results) are left out of the prompt."""
+    for kind, role in ((SystemMessage, "system"), (HumanMessage, "user"), (AIMessage, "assistant")):
+        if isinstance(message, kind):
+            return role
+    return "other"
 
 
 class ParametricMemoryChatModel(MemoryFields, BaseChatModel):
@@ -49,6 +58,9 @@ class ParametricMemoryChatModel(MemoryFields, BaseChatModel):
             for chunk in llm.stream("How much are the annual dues?"):
                 print(chunk.content, end="")
 
+    With ``task`` (a description or a `TaskAdapter`), every answer also runs with the task's
+    adapter: how to answer on top of what the documents say (``invoke(..., task=...)`` per call).
+
     ``response_metadata`` carries the routed ``document_ids`` and their routing ``scores``, and
     from ``invoke`` the answer's ``confidence`` (how much the adapters support it), its
     ``source`` (``adapters``, or ``text`` where the memory's ``text_fallback`` answered from the
@@ -68,14 +80,22 @@ class ParametricMemoryChatModel(MemoryFields, BaseChatModel):
     streaming: bool = False
     """Whether ``invoke`` goes through ``_stream`` so callbacks see each token as it comes."""
 
+    task: TaskAdapter | str | None = Field(default=None, exclude=True)
+    """A skill every answer runs with, on top of the routed documents' adapters (rank
+    concatenation): a `TaskAdapter`, or its plain-language description ("Answer in one word."),
+    made into one on the memory's backbone with the shipped Text-to-LoRA network."""
+
+    _tasks: dict[str, TaskAdapter] = PrivateAttr(default_factory=dict)
+
     @property
     def _llm_type(self) -> str:
         return "lora-memory"
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
+        task = self.task.description if isinstance(self.task, TaskAdapter) else self.task
         return {"model": self.model, "memory_path": self.memory_path, "k": self.k, "max_tokens": self.max_tokens,
-                "history_tokens": self.history_tokens}
+                "history_tokens": self.history_tokens, "task": task}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)
@@ -131,13 +151,26 @@ class ParametricMemoryChatModel(MemoryFields, BaseChatModel):
             yield chunk
 
     def _chat(self, messages: Sequence[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The memory's arguments for a chat; per-call ``k``, ``max_tokens`` and ``history_tokens``
-        (``invoke(..., k=2)`` or ``bind(k=2)``) win over the fields."""
+        """The memory's arguments for a chat; per-call ``k``, ``max_tokens``, ``history_tokens`` and
+        ``task`` (``invoke(..., k=2)`` or ``bind(k=2)``) win over the fields."""
+        if stop:
+            raise ValueError("ParametricMemoryChatModel does not support stop sequences")
+        pairs = [(_role(m), m.text) for m in messages]
+        request = chat_request(self._memory.backbone, pairs, kwargs.get("history_tokens", self.history_tokens))
         return {
-            **chat_arguments(self._memory, messages, stop, kwargs.get("history_tokens", self.history_tokens)),
+            **request.arguments(),
             "k": kwargs.get("k", self.k),
             "max_new_tokens": kwargs.get("max_tokens", self.max_tokens),
+            "task": self._task(kwargs.get("task", self.task)),
         }
+
+    def _task(self, task: TaskAdapter | str | None) -> TaskAdapter | None:
+        """A description becomes a `TaskAdapter` on the memory's backbone, made once per description."""
+        if task is None or isinstance(task, TaskAdapter):
+            return task
+        if task not in self._tasks:
+            self._tasks[task] = TaskAdapter(task, backbone=self._memory.backbone)
+        return self._tasks[task]
 
     def _message(self, reply: MemoryAnswer) -> AIMessage:
         return AIMessage(
@@ -151,25 +184,3 @@ class ParametricMemoryChatModel(MemoryFields, BaseChatModel):
                 "prompt_tokens": reply.prompt_tokens,
             },
         )
-
-
-def chat_arguments(
-    memory: ParametricMemory, messages: Sequence[BaseMessage], stop: list[str] | None, history_tokens: int | None
-) -> dict[str, Any]:
-    """``question``, ``system`` and ``history`` for `ParametricMemory.ask` from LangChain messages.
-
-    The question is the last human message (routing reads it alone); system messages are joined
-    into the system turn; the human and AI messages before the question are the history, cut to
-    its newest ``history_tokens``. Other messages (tool calls) have no place in the chat template
-    and are left out.
-    """
-    if stop:
-        raise ValueError("ParametricMemoryChatModel does not support stop sequences")
-    last = next((i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], HumanMessage)), None)
-    if last is None:
-        raise ValueError("ParametricMemoryChatModel needs a human message to answer")
-    systems = [m.text for m in messages if isinstance(m, SystemMessage)]
-    turns = [Turn("user" if isinstance(m, HumanMessage) else "assistant", m.text)
-             for m in messages[:last] if isinstance(m, (HumanMessage, AIMessage))]
-    history = recent_turns(memory.backbone, turns, history_tokens) if turns and history_tokens != 0 else []
-    return {"question": messages[last].text, "system": "\n\n".join(systems) if systems else None, "history": history}

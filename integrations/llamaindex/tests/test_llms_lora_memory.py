@@ -70,3 +70,25 @@ def test_from_defaults_needs_exactly_one_backend() -> None:
     with pytest.raises(ValueError):
         LoraMemoryLLM.from_defaults(task="Reply with the number only.", memory_path="storage")
     assert isinstance(LoraMemoryLLM.from_defaults(task="Reply with the number only.").backend, TaskAdapter)
+
+
+def test_a_memory_llm_with_a_task_runs_both_adapters(index: ParametricMemoryIndex, backbone) -> None:
+    import torch
+    from lora_memory.hypernets import fresh
+
+    net = fresh("text2lora", backbone, encoder="backbone")
+    with torch.no_grad():
+        for head in net.heads.values():
+            head.weight.normal_(std=0.05)  # a fresh network's B is zero: the adapter would change nothing
+    task = TaskAdapter("Answer in one word.", backbone=backbone, text2lora=net)
+    memory = index.memory
+    expected = memory.ask(QUESTION, task=task)
+    assert expected.answer != memory.ask(QUESTION).answer  # the task's adapter matters
+    llm = LoraMemoryLLM(memory, task=task)
+    assert llm.complete(QUESTION).text == expected.answer
+    assert list(llm.stream_complete(QUESTION))[-1].text == expected.answer
+    chat = [ChatMessage(role=MessageRole.USER, content=QUESTION)]
+    assert llm.chat(chat).message.content == expected.answer
+    made = TaskAdapter("Answer in one word.", backbone=backbone)
+    described = LoraMemoryLLM(memory, task="Answer in one word.")
+    assert described.complete(QUESTION).text == memory.ask(QUESTION, task=made).answer

@@ -75,7 +75,7 @@ def test_system_messages_and_recent_turns_enter_the_prompt(llm: ParametricMemory
     alone = ParametricMemoryChatModel(memory=memory, max_tokens=8, history_tokens=0).invoke(history)
     assert alone.content == memory.ask(QUESTION, system="Be brief.", max_new_tokens=8).answer
     assert "".join(c.content for c in llm.stream(history)) == full.answer
-    with pytest.raises(ValueError, match="human message"):
+    with pytest.raises(ValueError, match="user message"):
         llm.invoke([SystemMessage("Be brief.")])
 
 
@@ -127,3 +127,29 @@ def test_construction_opens_nothing(tmp_path: Path) -> None:
     # A store directory that does not exist yet: building the model must not create it.
     ParametricMemoryChatModel(memory_path=str(tmp_path / "memory"))
     assert not (tmp_path / "memory").exists()
+
+
+def test_a_task_runs_with_the_documents_adapters(llm: ParametricMemoryChatModel, expected: MemoryAnswer) -> None:
+    import torch
+    from lora_memory.hypernets import fresh
+    from lora_memory.task import TaskAdapter
+
+    from tests.tiny import tiny_backbone
+
+    net = fresh("text2lora", tiny_backbone(), encoder="backbone")
+    with torch.no_grad():
+        for head in net.heads.values():
+            head.weight.normal_(std=0.05)  # a fresh network's B is zero: the adapter would change nothing
+    task = TaskAdapter("Answer in one word.", backbone=tiny_backbone(), text2lora=net)
+    with_task = tiny_memory().ask(QUESTION, task=task, max_new_tokens=8)
+    assert with_task.answer != expected.answer  # the task's adapter matters
+    model = ParametricMemoryChatModel(memory=tiny_memory(), max_tokens=8, task=task)
+    message = model.invoke(QUESTION)
+    assert message.content == with_task.answer
+    assert message.response_metadata["confidence"] == pytest.approx(with_task.confidence, abs=1e-5)
+    assert "".join(c.content for c in model.stream(QUESTION)) == with_task.answer
+    assert llm.invoke(QUESTION, task=task).content == with_task.answer  # per call
+    assert llm.invoke(QUESTION).content == expected.answer
+    described = ParametricMemoryChatModel(memory=tiny_memory(), max_tokens=8, task="Answer in one word.")
+    made = TaskAdapter("Answer in one word.", backbone=tiny_backbone())
+    assert described.invoke(QUESTION).content == tiny_memory().ask(QUESTION, task=made, max_new_tokens=8).answer

@@ -15,13 +15,13 @@ from llama_index.core.base.llms.types import (
     LLMMetadata,
     MessageRole,
 )
-from llama_index.core.bridge.pydantic import Field
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 from llama_index.core.llms.llm import MessagesToPromptCallable
 from typing_extensions import override
 
-from lora_memory.chat import Turn, recent_turns
+from lora_memory.chat import chat_request
 from lora_memory.memory import MemoryAnswer, ParametricMemory
 from lora_memory.task import TaskAdapter
 
@@ -44,7 +44,9 @@ class LoraMemoryLLM(CustomLLM):
     keeps the system messages and the most recent turns before the last user message that fit
     ``history_tokens`` (older ones are dropped: the prompt stays the same size), and the answer's
     ``confidence``, ``source`` and ``prompt_tokens`` join ``additional_kwargs``; a task adapter's
-    chat is its last user message (``last_user_message``). Decoding is greedy.
+    chat is its last user message (``last_user_message``). With a memory and ``task`` (a
+    description or a `TaskAdapter`), answers also run with the task's adapter (how to answer, on
+    top of what the documents say). Decoding is greedy.
 
     Examples:
         .. code-block:: python
@@ -68,6 +70,14 @@ class LoraMemoryLLM(CustomLLM):
         description="Most tokens of earlier turns in a memory chat's prompt, newest whole turns first "
         "(0: the last user message alone, None: every turn).",
     )
+
+    task: TaskAdapter | str | None = Field(
+        default=None,
+        exclude=True,
+        description="With a memory: a skill every answer runs with on top of the routed documents' "
+        "adapters, as a TaskAdapter or its plain-language description.",
+    )
+    _task_adapter: TaskAdapter | None = PrivateAttr(default=None)
 
     def __init__(self, backend: ParametricMemory | TaskAdapter, **kwargs: Any) -> None:
         super().__init__(backend=backend, **kwargs)
@@ -108,7 +118,7 @@ class LoraMemoryLLM(CustomLLM):
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         if isinstance(self.backend, TaskAdapter):
             return CompletionResponse(text=self.backend(prompt))
-        return _completion(self.backend.ask(prompt))
+        return _completion(self.backend.ask(prompt, task=self._task()))
 
     @llm_chat_callback()
     @override
@@ -137,27 +147,31 @@ class LoraMemoryLLM(CustomLLM):
         return gen()
 
     def _chat_arguments(self, messages: Sequence[ChatMessage]) -> dict[str, Any]:
-        """``question``, ``system`` and ``history`` for `ParametricMemory.ask`: the last user
-        message, the system messages joined, and the user and assistant turns before it, cut to
-        their newest ``history_tokens``."""
-        last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == MessageRole.USER), None)
-        if last is None:
-            raise ValueError("LoraMemoryLLM needs a user message to answer")
-        systems = [m.content or "" for m in messages if m.role == MessageRole.SYSTEM]
-        turns = [Turn("user" if m.role == MessageRole.USER else "assistant", m.content or "")
-                 for m in messages[:last] if m.role in (MessageRole.USER, MessageRole.ASSISTANT)]
+        """`ParametricMemory.ask`'s arguments for a chat (`lora_memory.chat.chat_request`) and the task."""
         assert isinstance(self.backend, ParametricMemory)
-        window = self.history_tokens
-        history = recent_turns(self.backend.backbone, turns, window) if turns and window != 0 else []
-        return {"question": messages[last].content or "", "system": "\n\n".join(systems) if systems else None,
-                "history": history}
+        roles = {MessageRole.SYSTEM: "system", MessageRole.USER: "user", MessageRole.ASSISTANT: "assistant"}
+        pairs = [(roles.get(m.role, "other"), m.content or "") for m in messages]
+        request = chat_request(self.backend.backbone, pairs, self.history_tokens)
+        return {**request.arguments(), "task": self._task()}
+
+    def _task(self) -> TaskAdapter | None:
+        """The ``task`` field as a `TaskAdapter` on the memory's backbone, made once."""
+        if self.task is None or isinstance(self.task, TaskAdapter):
+            return self.task
+        if self._task_adapter is None or self._task_adapter.description != self.task:
+            assert isinstance(self.backend, ParametricMemory)
+            self._task_adapter = TaskAdapter(self.task, backbone=self.backend.backbone)
+        return self._task_adapter
 
     @llm_completion_callback()
     @override
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
         def gen() -> CompletionResponseGen:
             text = ""
-            for delta in self.backend.stream(prompt):
+            backend = self.backend
+            pieces = backend.stream(prompt, task=self._task()) if isinstance(backend, ParametricMemory) else \
+                backend.stream(prompt)
+            for delta in pieces:
                 text += delta
                 yield CompletionResponse(text=text, delta=delta)
 
