@@ -61,3 +61,37 @@ def test_training_and_evaluation_run_on_the_v2_corpus(backbone, tmp_path):
     net = fresh("text2lora", backbone, encoder="backbone", width=32)
     result = evaluate_method(backbone, unseen, "text2lora", net, examples=2, max_input_tokens=48, max_new_tokens=4)
     assert set(result["per_task"]) == {t.name for t in unseen}
+
+
+def _task(name, family="", split="train"):
+    ex = (TaskExample("in", "out"),)
+    return Task(name, "procedural", "MIT", split, ("d",), ("e",), ex, ex, "exact", None, family=family)
+
+
+def test_tasks_are_drawn_family_first_when_the_corpus_has_families():
+    import random
+    from collections import Counter
+
+    from lora_memory.training.text2lora import sample_batch
+
+    crowd = [_task(f"list_{i}", "lists") for i in range(20)] + [_task("one_alone", "solo")]
+    drawn = Counter(t.family for t, *_ in sample_batch(crowd, random.Random(0), 2000))
+    assert 0.4 < drawn["solo"] / 2000 < 0.6  # uniform over tasks would give it 1/21
+    plain = [_task(f"t{i}") for i in range(5)]  # no families (v1): the draws the shipped run made
+    rng, same = random.Random(3), random.Random(3)
+    expected = []
+    for _ in range(6):
+        task = same.choice(plain)
+        example = same.choice(task.train)
+        expected.append((task, same.choice(task.descriptions_train), example.input, example.target))
+    assert sample_batch(plain, rng, 6) == expected
+
+
+def test_held_out_accuracy_is_split_by_new_and_seen_families():
+    from lora_memory.training.text2lora import split_summary
+
+    train_tasks = [_task("a", "lists"), _task("b", "words")]
+    heldout = [_task("c", "lists", "heldout"), _task("d", "units", "heldout"), _task("e", "units", "heldout")]
+    summary = split_summary({"c": 1.0, "d": 0.25, "e": 0.75}, heldout, train_tasks)
+    assert summary == {"new_family_accuracy": 0.5, "seen_family_accuracy": 1.0}
+    assert split_summary({"c": 1.0}, [_task("c", split="heldout")], [_task("a")]) == {}

@@ -97,12 +97,34 @@ def text2lora_loss(
 
 
 def sample_batch(tasks: Sequence[Task], rng: random.Random, n: int) -> list[tuple[Task, str, str, str]]:
-    """``n`` (task, description, input, target) draws: task uniformly, then an example and a description."""
+    """``n`` (task, description, input, target) draws: a family uniformly, then a task of it, an
+    example and a description. Without families (the v1 corpus) tasks are drawn uniformly, as the
+    shipped checkpoint's run drew them; with them, no family (v2's 250 list functions are half the
+    tasks) crowds out the others."""
+    families: dict[str, list[Task]] = {}
+    for task in tasks:
+        families.setdefault(task.family, []).append(task)
+    groups = list(families.values())
     out = []
     for _ in range(n):
-        task = rng.choice(tasks)
+        task = rng.choice(rng.choice(groups)) if len(groups) > 1 else rng.choice(tasks)
         example = rng.choice(task.train)
         out.append((task, rng.choice(task.descriptions_train), example.input, example.target))
+    return out
+
+
+def split_summary(per_task: dict[str, float], heldout: Sequence[Task], train_tasks: Sequence[Task]) -> dict[str, float]:
+    """Held-out accuracy apart for tasks of families never trained on (``new_family_accuracy``) and
+    for new tasks of trained families (``seen_family_accuracy``); empty without families."""
+    trained = {t.family for t in train_tasks}
+    if trained == {""}:
+        return {}
+    out = {}
+    for name, pick in (("new_family_accuracy", lambda t: t.family not in trained),
+                       ("seen_family_accuracy", lambda t: t.family in trained)):
+        scores = [per_task[t.name] for t in heldout if pick(t) and t.name in per_task]
+        if scores:
+            out[name] = sum(scores) / len(scores)
     return out
 
 
@@ -129,7 +151,8 @@ def train(config: Text2LoRATrainConfig, backbone: Backbone | None = None) -> Pat
 
     def evaluate(net: TextToLoRA) -> dict[str, float]:
         method = "text2lora" if config.mode == "task" else "multitask"
-        return evaluate_method(backbone, heldout, method, net, examples=config.eval_examples,
-                               max_input_tokens=config.max_input_tokens)["summary"]
+        result = evaluate_method(backbone, heldout, method, net, examples=config.eval_examples,
+                                 max_input_tokens=config.max_input_tokens)
+        return result["summary"] | split_summary(result["per_task"], heldout, train_tasks)
 
     return loop.run(config, backbone, "text2lora", make_net, batch_loss, evaluate, accelerator, "accuracy")
