@@ -11,6 +11,7 @@ against mean prompt tokens; ``--figure`` plots the trade-off. BENCHMARKS.md, "Co
 hybrid answers":
 
     OMP_NUM_THREADS=2 python -m experiments.confidence_hybrid --sets facts-passages,real-passages --figure docs/figures/confidence_hybrid.png
+    python -m experiments.confidence_hybrid --resummarize --figure docs/figures/confidence_hybrid.png   (the saved records, scored again)
 """
 
 from __future__ import annotations
@@ -51,26 +52,39 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1235, help="draws the fact documents")
     parser.add_argument("--out", default="runs/confidence-hybrid", help="directory for records.json")
     parser.add_argument("--figure", default="", help="PNG of accuracy against prompt tokens")
+    parser.add_argument("--resummarize", action="store_true",
+                        help="score the records already in --out again instead of asking anything")
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    if args.resummarize:
+        saved = json.loads((out / "records.json").read_text())
+        _report({name: (summarize_confidence(r["records"]), r["records"]) for name, r in saved.items()}, args.figure)
+        return
     backbone = Backbone.load(None)
     net = load_default("doc2lora", backbone)
     documents = {"facts": lambda: fact_documents(random.Random(args.seed), args.facts), "real": real_documents}
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    curves, results = {}, {}
+    results = {}
     for name in [s for s in args.sets.split(",") if s]:
         source, passage_tokens, per_document = SETS[name]
         records = memory_records(backbone, net, documents[source](), passage_tokens=passage_tokens,
                                  per_document=per_document)
-        summary = summarize_confidence(records)
-        results[name] = {**summary, "records": records}
-        (out / "records.json").write_text(json.dumps(results, indent=1))
+        results[name] = (summarize_confidence(records), records)
+        (out / "records.json").write_text(json.dumps({n: {**s, "records": r} for n, (s, r) in results.items()},
+                                                     indent=1))
+    _report(results, args.figure)
+
+
+def _report(results: dict[str, tuple[dict, list[dict]]], figure: str) -> None:
+    """Print each set's summary and trade-off points; plot them to ``figure`` when given."""
+    curves = {}
+    for name, (summary, _) in results.items():
         print(json.dumps({"set": name, **{k: v for k, v in summary.items() if k != "points"}}))
         for p in summary["points"]:
             print(json.dumps({"set": name, **{k: round(v, 3) if isinstance(v, float) else v for k, v in p.items()}}))
         curves[name] = [(p["prompt_tokens"], p["hybrid_accuracy"], _label(p["threshold"])) for p in summary["points"]]
-    if args.figure:
-        plots.tradeoff(curves, Path(args.figure), "Hybrid answers: adapters, text below a confidence threshold, RAG",
+    if figure:
+        plots.tradeoff(curves, Path(figure), "Hybrid answers: adapters, text below a confidence threshold, RAG",
                        "mean prompt tokens per question")
 
 

@@ -212,3 +212,15 @@ def test_a_chat_request_is_the_last_user_message_the_systems_and_recent_turns(li
     assert chat_request(lively, [("user", "Q?")], 100).arguments() == {"question": "Q?", "system": None, "history": []}
     with pytest.raises(ConversationError, match="user message"):
         chat_request(lively, [("system", "Be brief.")], None)
+
+
+def test_quantile_thresholds_step_the_fallback_evenly():
+    from lora_memory.evaluation.confidence_eval import quantile_thresholds, summarize_confidence
+
+    confidences = [float(c) for c in range(10)]
+    assert quantile_thresholds(confidences, (0.2, 0.5)) == [2.0, 5.0]
+    records = [{"confidence": c, "adapters_exact": c > 4, "text_exact": True, "adapters_tokens": 10,
+                "text_tokens": 30} for c in confidences]
+    points = {p["threshold"]: p for p in summarize_confidence(records)["points"]}
+    assert points[5.0]["fallback"] == 0.5 and points[5.0]["hybrid_accuracy"] == 1.0
+    assert points[5.0]["prompt_tokens"] == 20

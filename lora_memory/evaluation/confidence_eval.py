@@ -21,6 +21,7 @@ from lora_memory.router import Encoder
 
 WHOLE = 2**31  # a ``segment_tokens`` no document reaches: one segment per document
 THRESHOLDS = (-math.inf, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, math.inf)
+FALLBACK_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
@@ -75,10 +76,21 @@ def memory_records(
     return records
 
 
-def summarize_confidence(records: Sequence[dict], thresholds: Sequence[float] = THRESHOLDS) -> dict:
-    """AUC of confidence for the adapters' answers, and per threshold: how many fall back, the
-    accuracy of the answers kept (above it), and the hybrid's accuracy and mean prompt tokens."""
+def quantile_thresholds(confidences: Sequence[float], fractions: Sequence[float] = FALLBACK_FRACTIONS) -> list[float]:
+    """Thresholds below which about each of ``fractions`` of the answers fall: the trade-off curve
+    at even steps of fallback, whatever the network's scale of confidence. Read off the set
+    measured, so a threshold for use comes from another set."""
+    ranked = sorted(confidences)
+    return [ranked[min(len(ranked) - 1, round(f * len(ranked)))] for f in fractions] if ranked else []
+
+
+def summarize_confidence(records: Sequence[dict], thresholds: Sequence[float] | None = None) -> dict:
+    """AUC of confidence for the adapters' answers, and per threshold (default: `THRESHOLDS` and
+    the `quantile_thresholds`): how many fall back, the accuracy of the answers kept (above it),
+    and the hybrid's accuracy and mean prompt tokens."""
     labels = [r["adapters_exact"] for r in records]
+    if thresholds is None:
+        thresholds = sorted({*THRESHOLDS, *quantile_thresholds([r["confidence"] for r in records])})
     points = []
     for t in thresholds:
         kept = [r for r in records if r["confidence"] >= t]
