@@ -117,6 +117,17 @@ def lively_doc2lora(backbone: Backbone):
     return net
 
 
+def lively_text2lora(backbone: Backbone):
+    """A fresh Text-to-LoRA network (backbone encoder) whose heads are random, so its adapters change answers."""
+    from lora_memory.hypernets import fresh
+
+    net = fresh("text2lora", backbone, encoder="backbone")
+    with torch.no_grad():
+        for head in net.heads.values():
+            head.weight.normal_(std=0.05)  # a fresh network's B is zero: adapters would change nothing
+    return net
+
+
 def untied_backbone() -> Backbone:
     """The tiny backbone with an untied random output head.
 

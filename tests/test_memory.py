@@ -27,6 +27,7 @@ from lora_memory.adapter_io import stored_nbytes
 from lora_memory.hypernets import fresh
 from lora_memory.loading import shared_backbone
 from lora_memory.store import ADAPTER_DIR, STORE_FILE
+from lora_memory.testing import lively_text2lora
 from tests.conftest import make_tiny_backbone
 
 NAMES = [
@@ -344,10 +345,7 @@ def test_a_failed_stream_raises_instead_of_hanging(full):
 
 
 def test_ask_with_a_task_adds_its_adapter_to_the_documents(full, lively):
-    net = fresh("text2lora", lively, encoder="backbone")
-    with torch.no_grad():
-        for head in net.heads.values():
-            head.weight.normal_(std=0.05)  # a fresh network's B is zero: the adapter would change nothing
+    net = lively_text2lora(lively)
     task = TaskAdapter("Answer in one word.", backbone=lively, text2lora=net)
     questions = [question(n) for n in NAMES[:3]]
     routes = [full.route(q) for q in questions]

@@ -142,12 +142,9 @@ def test_the_fallback_reads_only_the_routed_segments_of_a_long_document(lively, 
 
 def test_with_a_task_confidence_is_the_documents_support_beyond_the_task(memory, lively):
     from lora_memory import TaskAdapter, combine_adapters
-    from lora_memory.hypernets import fresh
+    from lora_memory.testing import lively_text2lora
 
-    net = fresh("text2lora", lively, encoder="backbone")
-    with torch.no_grad():
-        for head in net.heads.values():
-            head.weight.normal_(std=0.05)  # a fresh network's B is zero: the adapter would change nothing
+    net = lively_text2lora(lively)
     task = TaskAdapter("Answer in one word.", backbone=lively, text2lora=net)
     q = question("delta")
     reply = memory.ask(q, task=task)

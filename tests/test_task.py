@@ -8,6 +8,7 @@ import torch
 
 from lora_memory import AdapterBatch, DocumentError, QuestionError, TaskAdapter, generate, import_peft, internalize
 from lora_memory.hypernets import fresh
+from lora_memory.testing import lively_text2lora
 
 DESCRIPTION = "Answer with the sentiment of the review: positive or negative."
 INPUTS = ["The film was great.", "Terrible service.", "What is the magic number?"]
@@ -15,10 +16,7 @@ INPUTS = ["The film was great.", "Terrible service.", "What is the magic number?
 
 @pytest.fixture(scope="module")
 def task(lively):
-    net = fresh("text2lora", lively, encoder="backbone")
-    with torch.no_grad():
-        for head in net.heads.values():
-            head.weight.normal_(std=0.05)  # a fresh network's B is zero: the adapter would change nothing
+    net = lively_text2lora(lively)
     return TaskAdapter(DESCRIPTION, backbone=lively, text2lora=net, max_new_tokens=6)
 
 

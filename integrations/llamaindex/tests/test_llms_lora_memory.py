@@ -73,13 +73,9 @@ def test_from_defaults_needs_exactly_one_backend() -> None:
 
 
 def test_a_memory_llm_with_a_task_runs_both_adapters(index: ParametricMemoryIndex, backbone) -> None:
-    import torch
-    from lora_memory.hypernets import fresh
+    from lora_memory.testing import lively_text2lora
 
-    net = fresh("text2lora", backbone, encoder="backbone")
-    with torch.no_grad():
-        for head in net.heads.values():
-            head.weight.normal_(std=0.05)  # a fresh network's B is zero: the adapter would change nothing
+    net = lively_text2lora(backbone)
     task = TaskAdapter("Answer in one word.", backbone=backbone, text2lora=net)
     memory = index.memory
     expected = memory.ask(QUESTION, task=task)

@@ -130,16 +130,12 @@ def test_construction_opens_nothing(tmp_path: Path) -> None:
 
 
 def test_a_task_runs_with_the_documents_adapters(llm: ParametricMemoryChatModel, expected: MemoryAnswer) -> None:
-    import torch
-    from lora_memory.hypernets import fresh
+    from lora_memory.testing import lively_text2lora
     from lora_memory.task import TaskAdapter
 
     from tests.tiny import tiny_backbone
 
-    net = fresh("text2lora", tiny_backbone(), encoder="backbone")
-    with torch.no_grad():
-        for head in net.heads.values():
-            head.weight.normal_(std=0.05)  # a fresh network's B is zero: the adapter would change nothing
+    net = lively_text2lora(tiny_backbone())
     task = TaskAdapter("Answer in one word.", backbone=tiny_backbone(), text2lora=net)
     with_task = tiny_memory().ask(QUESTION, task=task, max_new_tokens=8)
     assert with_task.answer != expected.answer  # the task's adapter matters
