@@ -41,8 +41,10 @@ SETS = {  # name: (documents, passage tokens or None for whole documents, one me
 }
 
 
-def _label(t: float) -> str:
-    return "adapters" if t == -math.inf else "RAG" if t == math.inf else f"{t:g}"
+def _label(point: dict) -> str:
+    """A trade-off point's name on the plot: the two ends, else the share of answers that fell back."""
+    t = point["threshold"]
+    return "adapters" if t == -math.inf else "RAG" if t == math.inf else f"{point['fallback']:.0%}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -82,9 +84,11 @@ def _report(results: dict[str, tuple[dict, list[dict]]], figure: str) -> None:
         print(json.dumps({"set": name, **{k: v for k, v in summary.items() if k != "points"}}))
         for p in summary["points"]:
             print(json.dumps({"set": name, **{k: round(v, 3) if isinstance(v, float) else v for k, v in p.items()}}))
-        curves[name] = [(p["prompt_tokens"], p["hybrid_accuracy"], _label(p["threshold"])) for p in summary["points"]]
+        distinct = {p["fallback"]: p for p in reversed(summary["points"])}  # one point per share falling back
+        curves[name] = [(p["prompt_tokens"], p["hybrid_accuracy"], _label(p)) for p in sorted(
+            distinct.values(), key=lambda p: p["fallback"])]
     if figure:
-        plots.tradeoff(curves, Path(figure), "Hybrid answers: adapters, text below a confidence threshold, RAG",
+        plots.tradeoff(curves, Path(figure), "Hybrid answers (labels: share falling back to text)",
                        "mean prompt tokens per question")
 
 
