@@ -1,6 +1,6 @@
 """A memory of many short real documents: add throughput, store size, ask latency and peak memory.
 
-Held-out Wikipedia summaries (`wiki_articles`, never trained on). ``--add`` of them go through
+Wikipedia summaries (`draw_articles`: the 896 held out first, then training ones). ``--add`` of them go through
 `ParametricMemory.add_documents` with the shipped network (documents/s, stored bytes per
 document). To reach ``--documents`` without hours of internalizing on a shared CPU, the others
 are written through the store itself (`Store.put_segments`, the same rows and codec ``add`` uses)
@@ -18,7 +18,8 @@ MiniLM's) and `route_segments` runs without reranking, for each of ``--sizes``; 
 embedding, the reranker (3 candidates) and generation cost the same at any size. Figures in
 BENCHMARKS.md ("A memory of many documents"):
 
-    OMP_NUM_THREADS=2 python -m experiments.memory_scale --documents 100
+    OMP_NUM_THREADS=1 python -m experiments.memory_scale --documents 100
+    OMP_NUM_THREADS=1 python -m experiments.memory_scale --documents 1000
     OMP_NUM_THREADS=2 python -m experiments.memory_scale --routing-only --sizes 100,1000,10000
 """
 
@@ -67,6 +68,17 @@ class HashedWords:
         return out
 
 
+def draw_articles(rng: random.Random, n: int) -> list[Article]:
+    """``n`` Wikipedia summaries: the 896 held-out ones first (shuffled), then training ones, then
+    repeats under new titles. Past the held-out set the text's provenance does not change what
+    routing, the store or generation cost, only whether the network has seen it."""
+    heldout = list(wiki_articles("heldout"))
+    rng.shuffle(heldout)
+    pool = heldout + list(wiki_articles("train"))
+    return [Article(f"{a.title} ({i // len(pool)})" if i >= len(pool) else a.title, a.text, a.topic)
+            for i, a in ((i, pool[i % len(pool)]) for i in range(n))]
+
+
 def routing_only(backbone: Backbone, articles: list, sizes: list[int], questions: int, rng: random.Random) -> None:
     """Route ``questions`` questions in memories of each of ``sizes`` documents (see the module docstring)."""
     adapter = random_adapter(backbone, layers=(15,), rank=1)
@@ -109,17 +121,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sizes", default="100,1000,10000", help="memory sizes for --routing-only")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
-    articles = list(wiki_articles("heldout"))
-    rng.shuffle(articles)
     backbone = Backbone.load(None)
-    if args.routing_only:  # held-out summaries first, then training ones: routing's cost does not care
+    if args.routing_only:
         sizes = [int(x) for x in args.sizes.split(",")]
-        pool = articles + list(wiki_articles("train"))
-        articles = [Article(f"{a.title} ({i // len(pool)})" if i >= len(pool) else a.title, a.text, a.topic)
-                    for i, a in ((i, pool[i % len(pool)]) for i in range(max(sizes)))]
-        routing_only(backbone, articles, sizes, args.questions, rng)
+        routing_only(backbone, draw_articles(rng, max(sizes)), sizes, args.questions, rng)
         return
-    articles = articles[: args.documents]
+    articles = draw_articles(rng, args.documents)
     net = load_default("doc2lora", backbone)
     with tempfile.TemporaryDirectory(prefix="memory-scale-") as tmp, ParametricMemory(
         Path(tmp) / "memory", backbone=backbone, doc2lora=net, max_new_tokens=args.new_tokens

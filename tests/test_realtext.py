@@ -113,3 +113,18 @@ def test_the_eval_grid_hides_needles_in_held_out_prose(backbone):
     assert all(s.kind == "needle_prose" and len(backbone.tokenize(s.document)) >= n for n, _, s in grid)
     with pytest.raises(ValueError, match="haystack"):
         niah_samples(backbone, [64], 2, seed=0, haystack="noise")
+
+
+@needs_wiki
+def test_prose_facts_are_planted_once_each_at_their_depths():
+    from lora_memory.data.realtext import PlacedQA, prose_facts_sample
+
+    sample = prose_facts_sample(random.Random(3), "heldout", 400, count, [0.0, 0.5, 1.0], needle_depth=0.5)
+    assert [(qa.kind, qa.depth) for qa in sample.qas] == [("fact_prose", 0.0), ("fact_prose", 0.5),
+                                                          ("fact_prose", 1.0), ("needle_prose", 0.5)]
+    assert all(isinstance(qa, PlacedQA) and sample.document.count(qa.answer) == 1 for qa in sample.qas)
+    where = [sample.document.index(qa.answer) / len(sample.document) for qa in sample.qas]
+    assert where[0] < 0.1 and abs(where[1] - 0.5) < 0.15 and where[2] > 0.9 and abs(where[3] - 0.5) < 0.15
+    assert 380 <= count(sample.document) < 520
+    with pytest.raises(ValueError, match="depth"):
+        prose_facts_sample(random.Random(3), "heldout", 400, count, [1.5])

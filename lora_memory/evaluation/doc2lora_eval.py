@@ -8,7 +8,9 @@ and, on fact QA only, ``doc2lora_passages`` (each document stored by `Parametric
 segments, one adapter each, every question routed to its best segment) and ``cd``:
 gradient context distillation into a LoRA of the D2L adapter's shape, scored after each of
 ``cd_steps`` steps and after as many steps as fit in D2L's own wall time (snapshots of one run
-per document: a learning curve, quality against update time).
+per document: a learning curve, quality against update time). The long-document benchmark
+(`evaluation.long_documents`) asks planted facts and the needle in real prose of ``long_lengths``
+through `ParametricMemory`, against RAG over the same segments and in-context.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ from lora_memory.config import ResultsConfig
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.segments import SEGMENT_TOKENS
 from lora_memory.data.realtext import prose_needle_sample
+from lora_memory.evaluation.long_documents import (
+    LONG_METHODS,
+    accuracy_grids,
+    long_document_records,
+    long_document_samples,
+    summarize_long,
+)
 from lora_memory.evaluation.real_docs_eval import REAL_METHODS, evaluate_real_documents
 from lora_memory.data.synthetic import NEEDLE_DEPTHS, DocSample, fact_sample, multi_fact_sample, needle_sample
 
@@ -64,11 +73,18 @@ class Doc2LoRAEvalConfig(ResultsConfig):
             no_context,cd (doc2lora_passages and cd: fact QA only).
         real_methods: comma-separated methods on the real software documents
             (`evaluation.real_docs_eval`: no_context,in_context,rag,doc2lora,memory; '' = skip).
-        passage_tokens: longest segment of ``doc2lora_passages`` (`ParametricMemory`'s ``segment_tokens``).
+        passage_tokens: longest segment of ``doc2lora_passages`` and of the long-document
+            benchmark's memory (`ParametricMemory`'s ``segment_tokens``).
         cd_steps: comma-separated step counts at which the context-distillation baseline is scored.
         cd_lr: Adam learning rate of the context-distillation baseline.
         max_new_tokens: answer length cap for every method; the in-context model restates the
             question before the answer, and 16 tokens cut it off mid-answer.
+        long_lengths: comma-separated lengths (tokens) of the long-document benchmark
+            (`evaluation.long_documents`: real prose with planted facts and the needle, through
+            `ParametricMemory`; '' = skip).
+        long_depths: evenly spaced depths of the long-document benchmark (a fact at each).
+        long_documents: long documents per length (the needle's depth rotates over them).
+        long_methods: comma-separated subset of memory,rag,in_context,no_context.
         seed: seeds the held-out samples.
     """
 
@@ -84,6 +100,10 @@ class Doc2LoRAEvalConfig(ResultsConfig):
     cd_steps: str = "5,10,25,50"
     cd_lr: float = 1e-2
     max_new_tokens: int = 32
+    long_lengths: str = "1024,4096,8192,16384,32768"
+    long_depths: int = 10
+    long_documents: int = 1
+    long_methods: str = ",".join(LONG_METHODS)
     seed: int = 1234
 
 
@@ -96,6 +116,7 @@ class _Results:
     seconds: dict[str, float] = field(default_factory=dict)
     cd: dict[str, Any] = field(default_factory=dict)
     real_documents: dict[str, dict] = field(default_factory=dict)
+    long_documents: dict[str, Any] = field(default_factory=dict)
 
 
 def niah_samples(
@@ -168,6 +189,16 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
         results.seconds[PASSAGES] = round(time.perf_counter() - start, 1)
     if "cd" in methods and facts:
         _context_distillation(config, backbone, hypernet, facts, results, d2l)
+    long_lengths = [int(n) for n in config.long_lengths.split(",") if n]
+    long_methods = [m for m in config.long_methods.split(",") if m]
+    if long_lengths and long_methods:
+        start = time.perf_counter()
+        samples = long_document_samples(backbone, long_lengths, config.long_depths, config.long_documents,
+                                        config.seed + 2)
+        records = long_document_records(backbone, hypernet, samples, long_methods,
+                                        segment_tokens=config.passage_tokens, max_new_tokens=config.max_new_tokens)
+        results.long_documents = {"lengths": long_lengths, "summary": summarize_long(records), "records": records}
+        results.seconds["long_documents"] = round(time.perf_counter() - start, 1)
     real = [m for m in config.real_methods.split(",") if m]
     if real:
         start = time.perf_counter()
@@ -235,6 +266,14 @@ def _write(results: _Results, out: Path, lengths: list[int]) -> dict:
         plots.heatmaps(grids, lengths, depths, out / "niah.png", "Needle in a haystack: exact-match accuracy")
     if results.facts:
         plots.bars(results.facts, out / "facts.png", "Held-out fact QA", "score")
+    if results.long_documents:
+        records = results.long_documents["records"]
+        depths = sorted({r["depth"] for r in records})
+        lengths_long = results.long_documents["lengths"]
+        for kind, title in (("fact_prose", "Facts planted in real prose"), ("needle_prose", "Needle in real prose")):
+            if any(r["kind"] == kind for r in records):
+                plots.heatmaps(accuracy_grids(records, lengths_long, depths, kind), lengths_long, depths,
+                               out / f"long_{kind}.png", f"{title}: exact-match accuracy by length and depth")
     if results.real_documents:
         scores = {m: {"contained": r["all_exact"], "f1": r["all_f1"]} for m, r in results.real_documents.items()}
         plots.bars(scores, out / "real_documents.png", "Real software documents (never trained on)", "score")

@@ -163,9 +163,9 @@ def answer_from_memory(
     Each sample goes into a fresh memory by `ParametricMemory.add` (cut into segments of at most
     ``segment_tokens``, one adapter each, stored at ``precision`` within ``storage_budget``), and
     its questions are asked through `ParametricMemory.ask_batch`, routed to the ``top_k`` best
-    segments (by ``encoder``, default all-MiniLM-L6-v2, then ``rerank``). Records also say whether
-    a routed segment holds the answer, which document (its index) they ask about, the seconds it
-    took to internalize and store it, its tokens and its stored adapter bytes.
+    segments (by ``encoder``, default all-MiniLM-L6-v2, then ``rerank``). Records also give the
+    routed segments' text and whether it holds the answer, which document (its index) they ask
+    about, the seconds it took to internalize and store it, its tokens and its stored adapter bytes.
     """
     records = []
     for n, sample in enumerate(samples):
@@ -183,7 +183,8 @@ def answer_from_memory(
                 routed = " ".join(texts[key] for key in answer.segments)
                 records.append({"kind": sample.kind, "gold": qa.answer, "prediction": answer.answer,
                                 "exact": exact_match(answer.answer, qa.answer),
-                                "f1": token_f1(answer.answer, qa.answer), "routed_holds_answer": qa.answer in routed,
+                                "f1": token_f1(answer.answer, qa.answer), "routed_text": routed,
+                                "routed_holds_answer": qa.answer in routed,
                                 "document": n, "internalize_s": seconds, "tokens": stored.tokens,
                                 "segments": stored.segments, "stored_bytes": stored.adapter_bytes})
     return records
