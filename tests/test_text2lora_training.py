@@ -95,3 +95,22 @@ def test_held_out_accuracy_is_split_by_new_and_seen_families():
     summary = split_summary({"c": 1.0, "d": 0.25, "e": 0.75}, heldout, train_tasks)
     assert summary == {"new_family_accuracy": 0.5, "seen_family_accuracy": 1.0}
     assert split_summary({"c": 1.0}, [_task("c", split="heldout")], [_task("a")]) == {}
+
+
+def test_every_wrong_reply_gets_one_failure_kind():
+    from lora_memory.evaluation.text2lora_eval import failure_kind
+
+    exact = _task("plural")
+    ex = TaskExample("mouse", "mice")
+    assert failure_kind("mice", exact, ex) == "right"
+    assert failure_kind("  ", exact, ex) == "empty"
+    assert failure_kind("mouse", exact, ex) == "copies_input"
+    assert failure_kind("The plural of the word mouse is mice, of course.", exact, ex) == "too_long"
+    assert failure_kind("mouses", exact, ex) == "wrong_content"
+    choice = Task("sentiment", "procedural", "MIT", "heldout", ("d",), ("e",), (ex,), (ex,), "choice",
+                  ("positive", "negative"))
+    review = TaskExample("A lovely film.", "positive")
+    assert failure_kind("positive", choice, review) == "right"
+    assert failure_kind("positive or negative", choice, review) == "wrong_format"
+    assert failure_kind("fine", choice, review) == "wrong_format"
+    assert failure_kind("negative", choice, review) == "wrong_content"

@@ -43,6 +43,29 @@ def correct(prediction: str, task: Task, example: TaskExample) -> bool:
     return not any(exact_match(prediction, c) for c in others)
 
 
+FAILURES = ("right", "empty", "copies_input", "too_long", "wrong_format", "wrong_content")
+
+
+def failure_kind(prediction: str, task: Task, example: TaskExample) -> str:
+    """What a reply got wrong, first match of `FAILURES`: nothing; no text; the input repeated
+    (the shipped network's common failure); a first line over twice the target's words plus two;
+    for choice tasks, no option named (or several); else the right form with the wrong content."""
+    if correct(prediction, task, example):
+        return "right"
+    first = prediction.strip().splitlines()[0].strip() if prediction.strip() else ""
+    if not first:
+        return "empty"
+    if normalize_answer(example.input) and normalize_answer(first) in normalize_answer(example.input) \
+            and normalize_answer(first) != normalize_answer(example.target):
+        return "copies_input"
+    if len(first.split()) > 2 * len(example.target.split()) + 2:
+        return "too_long"
+    candidates = task.candidates(example) if task.metric == "choice" else None
+    if candidates and sum(exact_match(prediction, c) for c in candidates) != 1:
+        return "wrong_format"
+    return "wrong_content"
+
+
 def _adapter(backbone: Backbone, net: TextToLoRA, embedding) -> LoraAdapter:
     return net(embedding).to_adapter(base_model=backbone.name)
 
@@ -55,7 +78,8 @@ def evaluate_method(
     backbone: Backbone, tasks: Sequence[Task], method: str, net: TextToLoRA, *, examples: int = 16,
     max_input_tokens: int = 384, max_new_tokens: int = 16, seed: int = 0,
 ) -> dict:
-    """Accuracy of one method on held-out tasks (each held-out description counts separately).
+    """Accuracy of one method on held-out tasks (each held-out description counts separately),
+    every reply with its `failure_kind`, and the share of each kind.
 
     Every method builds its prompts like ``net`` (same system turn), so methods differ only in
     the adapter and the prompt prefix.
@@ -63,6 +87,7 @@ def evaluate_method(
     rng = random.Random(seed)
     encoder = make_encoder(net.config.encoder, backbone) if method in ("text2lora", "garbage") else None
     per_task, prompt_tokens, adapt_tokens, queries = {}, 0, 0, 0
+    replies_kept: dict[str, list[dict]] = {}
     for task in tqdm(tasks, desc=f"eval {method}", unit="task", leave=False):
         variants = task.descriptions_eval if method in ("description", "text2lora") else ("",)
         hits = 0
@@ -83,13 +108,19 @@ def evaluate_method(
                        for e in items]
             replies = generate(backbone, prompts, [adapter] * len(items), max_new_tokens=max_new_tokens)
             hits += sum(correct(r, task, e) for r, e in zip(replies, items))
+            replies_kept.setdefault(task.name, []).extend(
+                {"input": e.input, "target": e.target, "reply": r, "kind": failure_kind(r, task, e)}
+                for r, e in zip(replies, items))
             prompt_tokens += sum(len(p) for p in prompts)
             queries += len(items)
         per_task[task.name] = hits / (len(variants) * max(1, len(task.eval[:examples])))
     accuracy = sum(per_task.values()) / max(1, len(per_task))
+    kinds = [r["kind"] for rows in replies_kept.values() for r in rows]
     return {
-        "summary": {"accuracy": accuracy, "tokens_per_query": (prompt_tokens + adapt_tokens) / max(1, queries)},
+        "summary": {"accuracy": accuracy, "tokens_per_query": (prompt_tokens + adapt_tokens) / max(1, queries)}
+        | {f"share_{k}": kinds.count(k) / max(1, len(kinds)) for k in FAILURES},
         "per_task": per_task,
+        "replies": replies_kept,
     }
 
 
