@@ -107,6 +107,10 @@ def test_every_wrong_reply_gets_one_failure_kind():
     assert failure_kind("mouse", exact, ex) == "copies_input"
     assert failure_kind("The plural of the word mouse is mice, of course.", exact, ex) == "too_long"
     assert failure_kind("mouses", exact, ex) == "wrong_content"
+    assert failure_kind("mouse mouse", exact, ex) == "copies_input"
+    sums = TaskExample("What is 106 minus 234?", "-128")
+    assert failure_kind("What is 106 minus", exact, sums) == "copies_input"
+    assert failure_kind("234", exact, sums) == "wrong_content"  # one word of the input is an answer, wrong
     choice = Task("sentiment", "procedural", "MIT", "heldout", ("d",), ("e",), (ex,), (ex,), "choice",
                   ("positive", "negative"))
     review = TaskExample("A lovely film.", "positive")

@@ -47,23 +47,30 @@ FAILURES = ("right", "empty", "copies_input", "too_long", "wrong_format", "wrong
 
 
 def failure_kind(prediction: str, task: Task, example: TaskExample) -> str:
-    """What a reply got wrong, first match of `FAILURES`: nothing; no text; the input repeated
-    (the shipped network's common failure); a first line over twice the target's words plus two;
+    """What a reply got wrong, first match of `FAILURES`: nothing; no text; the input said back
+    whole or most of its start (the failure users reported); a first line over twice the target's words plus two;
     for choice tasks, no option named (or several); else the right form with the wrong content."""
     if correct(prediction, task, example):
         return "right"
     first = prediction.strip().splitlines()[0].strip() if prediction.strip() else ""
     if not first:
         return "empty"
-    if normalize_answer(example.input) and normalize_answer(first) in normalize_answer(example.input) \
-            and normalize_answer(first) != normalize_answer(example.target):
-        return "copies_input"
+    given, said = normalize_answer(example.input).split(), normalize_answer(first).split()
+    if not _within(normalize_answer(example.target).split(), said) and (
+            _within(given, said) or (given[: len(said)] == said and 2 * len(said) >= len(given))):
+        return "copies_input"  # the whole input (or most of its start) said back, not a word picked from it
     if len(first.split()) > 2 * len(example.target.split()) + 2:
         return "too_long"
     candidates = task.candidates(example) if task.metric == "choice" else None
     if candidates and sum(exact_match(prediction, c) for c in candidates) != 1:
         return "wrong_format"
     return "wrong_content"
+
+
+def _within(words: list[str], text: list[str]) -> bool:
+    """Whether ``words`` occur in ``text`` as a run of whole words."""
+    n = len(words)
+    return n > 0 and any(text[i:i + n] == words for i in range(len(text) - n + 1))
 
 
 def _adapter(backbone: Backbone, net: TextToLoRA, embedding) -> LoraAdapter:
