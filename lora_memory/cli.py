@@ -39,6 +39,7 @@ from lora_memory.hypernets import (
 )
 from lora_memory.hypernets.base import Hypernetwork
 from lora_memory.peft_io import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, export_peft, import_peft
+from lora_memory.training import archive
 
 
 class UsageError(LoraMemoryError):
@@ -196,6 +197,12 @@ def cmd_ship(args: argparse.Namespace) -> None:
     print(f"shipped {args.checkpoint} as {target} (card: {card_path(read_header(target)['kind'])})")
 
 
+def cmd_pack(args: argparse.Namespace) -> None:
+    out = archive.pack(args.run_dir, args.output, moments=args.moments)
+    print(f"packed {args.run_dir} -> {out} ({out.stat().st_size / 1e6:.1f} MB); continue it with "
+          f"`lora-memory train <recipe> --run-dir NEW_DIR --resume-from {out}` and the run's flags")
+
+
 def cmd_convert_upstream(args: argparse.Namespace) -> None:
     out = Path(args.output)
     if Path(args.path).resolve() == out.resolve():
@@ -314,6 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-command", help="the command(s) that produced --eval, recorded in the card")
     p.add_argument("--notes", help="what the checkpoint header cannot say (e.g. the runs a warm start continued)")
     p.set_defaults(func=cmd_ship)
+
+    p = sub.add_parser("pack", help="a training run directory -> one resumable safetensors file")
+    p.add_argument("run_dir", help="the run directory (its hypernet.safetensors and trainer_state.safetensors)")
+    p.add_argument("output", help="the .safetensors file to write")
+    p.add_argument("--moments", choices=archive.MOMENTS, default="float32",
+                   help="dtype the optimizer's moments are stored in: bfloat16 halves them (the network stays "
+                   "exact; a resumed run's moments carry the rounding)")
+    p.set_defaults(func=cmd_pack)
 
     p = sub.add_parser("convert-upstream", help="a Sakana AI Doc-to-LoRA pytorch_model.bin or Text-to-LoRA "
                        "hypermod.pt -> our checkpoint (read without running code from the pickle)")

