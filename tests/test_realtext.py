@@ -59,6 +59,23 @@ def test_cloze_blanks_a_span_the_quoted_window_does_not_repeat():
         assert qa.answer in sentence and qa.answer.lower() not in qa.question.lower()
 
 
+def test_every_question_carries_the_words_the_document_says_right_before_its_answer():
+    text = ("Brunel Tower is a lighthouse in Lisbon. It was built in 1881 by Marta Sousa and stands 42 metres "
+            "tall, on the long western pier of the old harbour.")
+    for qa in wh_questions(random.Random(0), "train", Article("Brunel Tower", text, "Places")):
+        assert qa.lead and f"{qa.lead} {qa.answer}" in text
+        assert len(qa.lead.split()) <= realtext.LEAD_WORDS + 2
+    sentence = "After a long and difficult winter, the bridge over the Odra was finished in 1927 by Anna Lund."
+    for seed in range(10):
+        qa = cloze_question(random.Random(seed), "train", sentence)
+        assert f"{qa.lead} {qa.answer}".strip() in sentence and len(qa.lead.split()) <= realtext.LEAD_WORDS + 2
+    needle = prose_needle_sample(random.Random(0), "train", 60, count) if importlib.util.find_spec(
+        realtext.WIKI_PACKAGE) else None
+    if needle is not None:
+        qa = needle.qas[0]
+        assert f"{qa.lead} {qa.answer}" in needle.document
+
+
 def test_cloze_question_is_none_without_a_span():
     assert cloze_question(random.Random(0), "train", "it was so.") is None
 

@@ -41,6 +41,27 @@ def test_loss_reaches_the_network_for_every_objective(backbone, tmp_path):
         _config(tmp_path, objective="kl")
 
 
+def test_answer_lead_trains_the_reply_to_say_the_documents_words_before_the_answer(backbone, tmp_path):
+    from lora_memory.data.realtext import LabelledQA
+    from lora_memory.training.doc2lora import reply_target
+
+    led = LabelledQA("When was the tower built?", "1881", "wh", lead="It was built in")
+    assert reply_target(led, True) == "It was built in 1881" and reply_target(led, False) == "1881"
+    assert reply_target(DOCS[0].qas[0], True) == DOCS[0].qas[0].answer  # no lead: the bare answer
+    doc = DocSample("The tower is old. It was built in 1881 by Marta Sousa.", (led,), "wiki_wh")
+
+    def loss(lead: bool) -> float:
+        net = fresh("doc2lora", backbone)
+        return doc2lora_loss(backbone, net, [doc], random.Random(0), _config(tmp_path, answer_lead=lead))[1]["loss"]
+
+    def plain(lead: bool) -> float:
+        net = fresh("doc2lora", backbone)
+        return doc2lora_loss(backbone, net, DOCS, random.Random(0), _config(tmp_path, answer_lead=lead))[1]["loss"]
+
+    assert loss(True) != pytest.approx(loss(False))
+    assert plain(True) == pytest.approx(plain(False))
+
+
 def test_lr_schedule_warms_up_then_decays(tmp_path):
     cfg = _config(tmp_path, steps=100, warmup=10, lr=1e-3)
     assert lr_at(0, cfg) < lr_at(9, cfg) == 1e-3

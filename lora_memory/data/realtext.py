@@ -31,7 +31,7 @@ import random
 import re
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lora_memory.errors import LoraMemoryError
@@ -66,9 +66,23 @@ class Article:
 
 @dataclass(frozen=True)
 class LabelledQA(QA):
-    """A question with the rule that made it, so held-out accuracy can be read per kind."""
+    """A question with the rule that made it, so held-out accuracy can be read per kind, and the
+    document's own words just before the answer (``lead``, at most `LEAD_WORDS`; empty where there
+    are none), which a recipe may train the reply to say first: the fast-weight rows fire where
+    the state looks like the document's did, and reciting its words recreates that state."""
 
     kind: str = "cloze"
+    lead: str = field(default="", kw_only=True)
+
+
+LEAD_WORDS = 6
+
+
+def lead_before(text: str) -> str:
+    """The last `LEAD_WORDS` words of ``text`` (what a sentence says before an answer), or all of
+    them when only a few more would reach the sentence's start."""
+    words = text.split()
+    return " ".join(words if len(words) <= LEAD_WORDS + 2 else words[-LEAD_WORDS:])
 
 
 def title_split(title: str) -> str:
@@ -169,7 +183,7 @@ def cloze_question(rng: random.Random, split: str, sentence: str) -> LabelledQA 
         if answer.lower() in quoted.lower():
             continue
         template = rng.choice(split_items(CLOZE_TEMPLATES, split))
-        return LabelledQA(template.format(s=quoted), answer, "cloze")
+        return LabelledQA(template.format(s=quoted), answer, "cloze", lead=lead_before(sentence[:a]))
     return None
 
 
@@ -272,32 +286,34 @@ def wh_questions(rng: random.Random, split: str, article: Article) -> list[Label
     name = subject(article.title)
     out: list[LabelledQA] = []
 
-    def ask(rule: str, answer: str, **fields: str) -> None:
+    def ask(rule: str, m: re.Match, group: int, **fields: str) -> None:
+        answer = m.group(group)
         if answer and answer.lower() not in name.lower():
             template = rng.choice(split_items(WH_TEMPLATES[rule], split))
             text = template.format(t=name, **fields)
-            out.append(LabelledQA(text[0].upper() + text[1:], answer.strip(" ,."), "wh"))
+            lead = lead_before(m.string[: m.start(group)])
+            out.append(LabelledQA(text[0].upper() + text[1:], answer.strip(" ,."), "wh", lead=lead))
 
     for sentence in _sentences(article.text):
         if not _about(sentence, name):
             continue
         if m := _YEAR.search(sentence):
-            ask("year", m.group(2), v=m.group(1))
+            ask("year", m, 2, v=m.group(1))
         if m := _BY.search(sentence):
             verb = m.group(1)
-            ask("by", m.group(2), v=verb, a=_ACTIVE.get(verb, verb))
+            ask("by", m, 2, v=verb, a=_ACTIVE.get(verb, verb))
         if m := _SIZE.search(sentence):
-            ask("size", m.group(1), adj=m.group(2), noun=_NOUNS[m.group(2)])
+            ask("size", m, 1, adj=m.group(2), noun=_NOUNS[m.group(2)])
         if m := _PERSON.search(sentence):
-            ask("nationality", m.group(1))
-            ask("occupation", m.group(2))
+            ask("nationality", m, 1)
+            ask("occupation", m, 2)
         for rule, pattern in _ONE_SPAN_RULES:
             if m := pattern.search(sentence):
-                ask(rule, m.group(1))
+                ask(rule, m, 1)
         if (m := _FIELD.match(sentence)) and name.lower() in sentence.lower():
-            ask("field", m.group(1))
+            ask("field", m, 1)
         if (m := _NAMED_AFTER.search(sentence)) and m.group(1) not in _DEMONYMS:
-            ask("named_after", m.group(1))
+            ask("named_after", m, 1)
     return out
 
 
@@ -394,7 +410,8 @@ def prose_needle_sample(
     _check_depth(depth)
     number = str(rng.randint(1000, 9999))
     document = _plant(_prose(rng, split, tokens, count_tokens, [number]), [(depth, NEEDLE_TEMPLATE.format(number))])
-    return DocSample(document, (LabelledQA(NEEDLE_QUESTION, number, "needle_prose"),), "needle_prose")
+    lead = NEEDLE_TEMPLATE.format(number).split(number)[0].strip()
+    return DocSample(document, (LabelledQA(NEEDLE_QUESTION, number, "needle_prose", lead=lead),), "needle_prose")
 
 
 @dataclass(frozen=True)
@@ -428,12 +445,12 @@ def prose_facts_sample(
             fact = fact_sample(rng, split, n_facts=1, n_distractors=0)
             qa = fact.qas[0]
             if not any(qa.answer in s or q.answer in fact.document or qa.question == q.question for _, s, q in planted):
-                planted.append((depth, fact.document, PlacedQA(qa.question, qa.answer, "fact_prose", depth)))
+                planted.append((depth, fact.document, PlacedQA(qa.question, qa.answer, "fact_prose", depth=depth)))
                 break
     if needle_depth is not None:
         number = str(rng.randint(1000, 9999))
         planted.append((needle_depth, NEEDLE_TEMPLATE.format(number),
-                        PlacedQA(NEEDLE_QUESTION, number, "needle_prose", needle_depth)))
+                        PlacedQA(NEEDLE_QUESTION, number, "needle_prose", depth=needle_depth)))
     answers = [qa.answer for _, _, qa in planted]
     haystack = max(1, tokens - count_tokens(" ".join(s for _, s, _ in planted)))
     document = _plant(_prose(rng, split, haystack, count_tokens, answers), [(d, s) for d, s, _ in planted])

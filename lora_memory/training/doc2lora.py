@@ -103,6 +103,10 @@ class Doc2LoRATrainConfig(TrainConfig):
             document's adapter (sampled 0..this), so unrelated chunks learn to stay quiet.
         min_chunk_tokens: never cut chunks shorter than this.
         eval_samples: held-out documents per evaluation (real-prose runs: see `heldout_samples`).
+        answer_lead: the reply learnt for a real-prose question is the document's words just
+            before the answer, then the answer (`realtext.LabelledQA.lead`), not the bare answer:
+            a fast-weight row fires where the state resembles the document's where it was stored,
+            and saying those words recreates it. Questions without a lead keep the bare answer.
     """
 
     run_dir: str = "runs/doc2lora"
@@ -136,6 +140,7 @@ class Doc2LoRATrainConfig(TrainConfig):
     eval_every: int = 50
     eval_samples: int = 24
     save_every: int = 25
+    answer_lead: bool = False
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -178,6 +183,12 @@ def _is_needle(doc: DocSample) -> bool:
     return doc.kind in ("needle", "needle_prose")
 
 
+def reply_target(qa: QA, lead: bool) -> str:
+    """What the student learns to reply: the answer, after the document's lead-in words if ``lead``."""
+    words = getattr(qa, "lead", "") if lead else ""
+    return f"{words} {qa.answer}" if words else qa.answer
+
+
 def doc2lora_loss(
     backbone: Backbone, hypernet: DocToLoRA, docs: list[DocSample], rng: random.Random, config: Doc2LoRATrainConfig
 ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -195,7 +206,7 @@ def doc2lora_loss(
     # questions come document by document, so each document's adapter serves its own, uncopied
     per_qa = dataclasses.replace(doc_adapters, repeats=tuple(len(doc.qas) for doc in docs))
     eos = backbone.tokenizer.eos_token_id
-    answers = [backbone.tokenize(qa.answer) + [eos] for _, qa in qas]
+    answers = [backbone.tokenize(reply_target(qa, config.answer_lead)) + [eos] for _, qa in qas]
     prompts = [backbone.chat_prompt(qa.question) for _, qa in qas]
     ids, mask, positions = answer_batch(backbone, prompts, answers)
     # the routing loss reads the student's own module inputs, recorded in the same pass
@@ -317,7 +328,9 @@ def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path
     def evaluate(net: DocToLoRA) -> dict[str, float]:
         adapters = {id(s): internalize(backbone, net, s.document) for s in evalset}
         made = lambda s: adapters[id(s)]  # noqa: E731
-        answered = summarize(answer_samples(backbone, evalset, "doc2lora", adapter_for=made))
+        # a reply that says the lead-in first needs room for it before the answer
+        tokens = 32 if config.answer_lead else 16
+        answered = summarize(answer_samples(backbone, evalset, "doc2lora", adapter_for=made, max_new_tokens=tokens))
         return answered | summarize(likelihood_samples(backbone, evalset, "doc2lora", adapter_for=made))
 
     return loop.run(config, backbone, "doc2lora", make_net, batch_loss, evaluate, accelerator, "all_exact")
