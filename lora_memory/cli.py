@@ -22,7 +22,7 @@ import torch
 from lora_memory import embedded
 from lora_memory.backbone import Backbone
 from lora_memory.config import add_config_args, config_from_args
-from lora_memory.errors import LoraMemoryError, QuestionError, require_text
+from lora_memory.errors import LoraMemoryError, PromptTooLongError, QuestionError, require_text
 from lora_memory.files import read_regular
 from lora_memory.generation import answer, in_context_question
 from lora_memory.hypernets import (
@@ -38,6 +38,7 @@ from lora_memory.hypernets import (
     shipped_checkpoint,
 )
 from lora_memory.hypernets.base import Hypernetwork
+from lora_memory.memory import ParametricMemory
 from lora_memory.peft_io import CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, export_peft, import_peft
 from lora_memory.training import archive
 
@@ -242,15 +243,23 @@ def cmd_demo(args: argparse.Namespace) -> None:
     questions = json.loads((data / "example_questions.json").read_text(encoding="utf-8"))
     backbone = _backbone(args)
     net = _timed("loaded doc2lora hypernetwork", _hypernet, "doc2lora", args, backbone)
-    adapter = _timed("internalized the example document", internalize, backbone, net, document)
-    print(f"adapter: {adapter.metadata['tokens']} tokens -> rank {adapter.rank()}, {adapter.nbytes / 1e6:.2f} MB")
-    for item in questions:
-        print(f"\nQ: {item['question']}   (expected: {item['answer']})")
-        reply = _timed("answer from the adapter (document NOT in the prompt)", answer, backbone, item["question"], adapter)
-        print(f"   adapter:    {reply}")
-        in_context = in_context_question(document, item["question"])
-        reply = _timed("answer with the document in the prompt (reference)", answer, backbone, in_context)
-        print(f"   in-context: {reply}")
+    with ParametricMemory(backbone=backbone, doc2lora=net) as memory:  # a temporary store
+        _timed("stored the example document in a ParametricMemory", memory.add, document, id="example")
+        report = memory.memory_report()
+        print(f"memory: {report['tokens']} tokens -> {len(memory.segments('example'))} segment adapters, "
+              f"{report['adapter_bytes'] / 1e6:.2f} MB stored, {1 / report['ratio']:.2f}x the fp16 KV cache of "
+              f"the text ({report['kv_cache_bytes_fp16'] / 1e6:.2f} MB)")
+        for item in questions:
+            print(f"\nQ: {item['question']}   (expected: {item['answer']})")
+            reply = _timed("answer from the memory (document NOT in the prompt)", memory.ask, item["question"])
+            where = ", ".join(f"segment {position + 1}" for _, position in reply.segments)
+            print(f"   memory:     {reply.answer}   [{where}; confidence {reply.confidence:+.2f}]")
+            in_context = in_context_question(document, item["question"])
+            try:
+                text = _timed("answer with the document in the prompt (reference)", answer, backbone, in_context)
+            except PromptTooLongError as exc:  # a backbone with a short window: the memory still answers
+                text = f"(not run: {exc})"
+            print(f"   in-context: {text}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -347,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", parents=[common], help="backbone, device and checkpoints found")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("demo", parents=[common], help="internalize the bundled example and answer two questions")
+    p = sub.add_parser("demo", parents=[common], help="store the bundled example in a ParametricMemory and answer two questions "
+                       "from its adapters, beside the answers with the document in the prompt")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -36,6 +36,13 @@ def test_adapt_with_a_checkpoint_and_info(tiny_model_dir, tmp_path, capsys):
     assert "4 layers" in capsys.readouterr().out
 
 
+def test_demo_answers_through_a_memory_and_prices_it_against_the_kv_cache(tiny_model_dir, capsys):
+    assert main(["demo", "--model", str(tiny_model_dir), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "segment adapters" in printed and "x the fp16 KV cache" in printed
+    assert printed.count("   memory:") == 2 and printed.count("   in-context:") == 2 and "confidence" in printed
+
+
 def test_errors_exit_2_with_a_message(tiny_model_dir, tmp_path, capsys):
     doc = tmp_path / "empty.txt"
     doc.write_text("   ")
