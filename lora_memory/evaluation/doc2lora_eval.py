@@ -270,10 +270,12 @@ def _write(results: _Results, out: Path, lengths: list[int]) -> dict:
         records = results.long_documents["records"]
         depths = sorted({r["depth"] for r in records})
         lengths_long = results.long_documents["lengths"]
-        for kind, title in (("fact_prose", "Facts planted in real prose"), ("needle_prose", "Needle in real prose")):
+        for kind, title, placed in (("fact_prose", "Facts planted in real prose", "fact depth"),
+                                    ("needle_prose", "Needle in real prose", "needle depth")):
             if any(r["kind"] == kind for r in records):
                 plots.heatmaps(accuracy_grids(records, lengths_long, depths, kind), lengths_long, depths,
-                               out / f"long_{kind}.png", f"{title}: exact-match accuracy by length and depth")
+                               out / f"long_{kind}.png", f"{title}: exact-match accuracy by length and depth",
+                               depth_label=placed)
     if results.real_documents:
         scores = {m: {"contained": r["all_exact"], "f1": r["all_f1"]} for m, r in results.real_documents.items()}
         plots.bars(scores, out / "real_documents.png", "Real software documents (never trained on)", "score")

@@ -12,8 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def heatmaps(grids: Mapping[str, Sequence[Sequence[float]]], lengths: Sequence[int], depths: Sequence[float],
-             path: Path, title: str) -> Path:
-    """One accuracy heatmap (depth x length) per method, side by side."""
+             path: Path, title: str, depth_label: str = "needle depth") -> Path:
+    """One accuracy heatmap (depth x length) per method, side by side; ``depth_label`` names what
+    the rows place (a needle, a planted fact)."""
     fig, axes = plt.subplots(1, len(grids), figsize=(4.2 * len(grids), 3.8), squeeze=False)
     for ax, (method, grid) in zip(axes[0], grids.items()):
         im = ax.imshow(grid, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto", origin="upper")
@@ -21,7 +22,7 @@ def heatmaps(grids: Mapping[str, Sequence[Sequence[float]]], lengths: Sequence[i
         ax.set_yticks(range(len(depths)), [f"{d:.0%}" for d in depths])
         ax.set_xlabel("document tokens")
         ax.set_title(method)
-    axes[0][0].set_ylabel("needle depth")
+    axes[0][0].set_ylabel(depth_label)
     fig.colorbar(im, ax=axes[0].tolist(), label="accuracy")
     fig.suptitle(title)
     fig.savefig(path, dpi=110, bbox_inches="tight")
