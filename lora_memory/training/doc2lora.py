@@ -40,6 +40,7 @@ from lora_memory.hypernets.fast_weight import FastWeightConfig
 from lora_memory.hypernets.perceiver import PerceiverConfig
 from lora_memory.training import loop
 from lora_memory.data import realtext
+from lora_memory.data.context_conflicts import KIND, conflict_sample
 from lora_memory.data.synthetic import (
     QA,
     DocSample,
@@ -103,6 +104,10 @@ class Doc2LoRATrainConfig(TrainConfig):
             document's adapter (sampled 0..this), so unrelated chunks learn to stay quiet.
         min_chunk_tokens: never cut chunks shorter than this.
         eval_samples: held-out documents per evaluation (real-prose runs: see `heldout_samples`).
+        conflict_weight: share of Natural Questions passages whose answer entity was swapped
+            (`data.context_conflicts`): human questions the backbone cannot answer from memory.
+        bigbench_sdist: the bigbench 1.0.0 source distribution (.tar.gz) or the task's
+            ``task.json``, which ``conflict_weight`` reads.
         answer_lead: the reply learnt for a real-prose question is the document's words just
             before the answer, then the answer (`realtext.LabelledQA.lead`), not the bare answer:
             a fast-weight row fires where the state resembles the document's where it was stored,
@@ -140,11 +145,15 @@ class Doc2LoRATrainConfig(TrainConfig):
     eval_every: int = 50
     eval_samples: int = 24
     save_every: int = 25
+    conflict_weight: float = 0.0
+    bigbench_sdist: str = ""
     answer_lead: bool = False
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.conflict_weight and not self.bigbench_sdist:
+            raise ValueError("conflict_weight needs bigbench_sdist: the bigbench 1.0.0 sdist (.tar.gz) or its task.json")
 
     def network(self) -> FastWeightConfig | PerceiverConfig:
         """The config of the network ``arch`` names."""
@@ -260,14 +269,15 @@ def heldout_samples(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[Doc
     document in its prompt (`answerable_in_context`: what an adapter can hope to recover) and at
     most ``eval_samples // 2`` samples of each kind, so no kind drowns the others."""
     stream = _stream(backbone, config, config.seed + 10_000, "heldout")
-    if not (config.wiki_weight or config.prose_needle_weight):
+    if not (config.wiki_weight or config.prose_needle_weight or config.conflict_weight):
         return list(itertools.islice(stream, config.eval_samples))
     from lora_memory.evaluation.qa import answerable_in_context
 
     pool = realtext.by_question_kind(list(itertools.islice(stream, 4 * config.eval_samples)))
-    wiki = answerable_in_context(backbone, [s for s in pool if s.kind.startswith("wiki_")])
+    judged = lambda s: s.kind.startswith("wiki_") or s.kind == KIND  # noqa: E731
+    answerable = answerable_in_context(backbone, [s for s in pool if judged(s)])
     per_kind: dict[str, list[DocSample]] = {}
-    for sample in wiki + [s for s in pool if not s.kind.startswith("wiki_")]:
+    for sample in answerable + [s for s in pool if not judged(s)]:
         per_kind.setdefault(sample.kind, []).append(sample)
     return [s for kind in sorted(per_kind) for s in per_kind[kind][: max(1, config.eval_samples // 2)]]
 
@@ -286,15 +296,18 @@ def cached_heldout(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[DocS
 
 
 def _stream(backbone: Backbone, config: Doc2LoRATrainConfig, seed: int, split: str) -> Iterator[DocSample]:
-    """The recipe's sample mix: real prose (`data.realtext`) and the generated needles and facts."""
+    """The recipe's sample mix: real prose (`data.realtext`), swapped-answer Natural Questions
+    passages (`data.context_conflicts`) and the generated needles and facts."""
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731
     generated = {"needle": config.needle_weight, "facts": config.facts_weight}
-    real = {"wiki": config.wiki_weight, "needle_prose": config.prose_needle_weight}
+    real = {"wiki": config.wiki_weight, "needle_prose": config.prose_needle_weight, KIND: config.conflict_weight}
     if not any(real.values()):  # the session-2..9 recipe, unchanged
         return sample_stream(seed, split, generated, count, (config.haystack_min, config.haystack_max),
                              config.fact_entities)
 
     def draw(rng: random.Random, kind: str) -> DocSample:
+        if kind == KIND:
+            return conflict_sample(rng, config.bigbench_sdist, split)
         if kind == "needle":
             return needle_sample(rng, split, rng.randint(config.haystack_min, config.haystack_max), count)
         if config.fact_entities > 1:
