@@ -17,33 +17,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import random
 from collections.abc import Sequence
 from pathlib import Path
 
 SECTIONS = ("Real-text Doc-to-LoRA",)  # the BENCHMARKS.md sections this reproduces
 
 
-def shuffled_within_kind(samples: Sequence, seed: int = 0) -> dict[int, object]:
-    """For each sample (by id) another sample of its kind: a derangement within every kind."""
-    by_kind: dict[str, list] = {}
-    for s in samples:
-        by_kind.setdefault(s.kind, []).append(s)
-    other = {}
-    rng = random.Random(seed)
-    for group in by_kind.values():
-        if len(group) < 2:
-            continue
-        order = list(range(len(group)))
-        rng.shuffle(order)
-        for i, j in enumerate(order):  # rotate the shuffled order by one: nobody keeps their own
-            other[id(group[j])] = group[order[(i + 1) % len(order)]]
-    return other
-
-
 def probe(run_dir: Path, checkpoint: Path, surprise: Sequence[int], device: str) -> dict[str, dict[str, float]]:
+    """Per surprise-row count, the summaries with own (``surprise{n}_own``) and other documents' adapters."""
     from lora_memory.backbone import Backbone
-    from lora_memory.evaluation.qa import answer_samples, likelihood_samples, summarize
+    from lora_memory.evaluation.qa import answer_samples, likelihood_samples, other_documents, summarize
     from lora_memory.hypernets.checkpoint import load_checkpoint
     from lora_memory.hypernets.doc2lora import internalize
     from lora_memory.training.doc2lora import Doc2LoRATrainConfig, cached_heldout
@@ -51,7 +34,7 @@ def probe(run_dir: Path, checkpoint: Path, surprise: Sequence[int], device: str)
     config = Doc2LoRATrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()) | {"run_dir": str(run_dir)})
     backbone = Backbone.load(config.model, device=device)
     samples = [s for s in cached_heldout(backbone, config)]
-    other = shuffled_within_kind(samples)
+    other = other_documents(samples)
     samples = [s for s in samples if id(s) in other]
     net = load_checkpoint(checkpoint, backbone)
     out = {}
@@ -59,7 +42,8 @@ def probe(run_dir: Path, checkpoint: Path, surprise: Sequence[int], device: str)
         net.config = dataclasses.replace(net.config, surprise_rows=rows)
         adapters = {id(s): internalize(backbone, net, s.document) for s in samples}
         for name, made in (("own", lambda s: adapters[id(s)]), ("other", lambda s: adapters[id(other[id(s)])])):
-            answered = summarize(answer_samples(backbone, samples, "doc2lora", adapter_for=made))
+            answered = summarize(answer_samples(backbone, samples, "doc2lora", adapter_for=made,
+                                                max_new_tokens=32 if config.answer_lead else 16))
             out[f"surprise{rows}_{name}"] = answered | summarize(
                 likelihood_samples(backbone, samples, "doc2lora", adapter_for=made))
             print(f"surprise {rows} {name}:", {k: round(v, 3) for k, v in out[f'surprise{rows}_{name}'].items()

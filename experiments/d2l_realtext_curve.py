@@ -64,6 +64,9 @@ def plot(run_dir: Path, ref: dict[str, dict[str, float]], out: Path) -> Path:
             key = f"{kind}_{metric}"
             points = [(r["step"], r[key]) for r in evals if key in r]
             ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label="D2L (this run)")
+            control = [(r["step"], r[f"{key}_other"]) for r in evals if f"{key}_other" in r]
+            if control:  # the same questions with another document's adapter: the content gap
+                ax.plot([p[0] for p in control], [p[1] for p in control], "x--", label="D2L, another document")
             for name, style in (("in_context", "--"), ("shipped", ":"), ("no_context", "-.")):
                 ax.axhline(ref[name][key], linestyle=style, color="grey", label=name)
             counts = ref.get("questions", {})

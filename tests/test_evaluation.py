@@ -145,3 +145,15 @@ def test_eval_runs_the_long_document_benchmark_and_draws_its_heatmaps(backbone, 
     assert {r["depth"] for r in long["records"] if r["kind"] == "needle_prose"} == {0.0, 1.0}
     for kind in ("fact_prose", "needle_prose"):
         assert (tmp_path / "ev" / f"long_{kind}.png").stat().st_size > 1000
+
+
+def test_other_documents_give_every_question_another_document_of_its_kind():
+    from lora_memory.data.synthetic import QA, DocSample
+    from lora_memory.evaluation.qa import other_documents
+
+    samples = [DocSample(f"doc {i}", (QA("q", "a"),), kind) for i, kind in enumerate("aaabbc")]
+    other = other_documents(samples)
+    assert {id(s) for s in samples[:5]} == set(other)  # the lone "c" has no other
+    for sample in samples[:5]:
+        assert other[id(sample)] is not sample and other[id(sample)].kind == sample.kind
+    assert len({id(other[id(s)]) for s in samples[:3]}) == 3  # a derangement: each used once

@@ -210,9 +210,9 @@ def test_real_text_mix_trains_and_logs_accuracy_and_likelihood_per_question_kind
     run = train(_config(tmp_path, wiki_weight=2, prose_needle_weight=1, doc_tokens_min=30, doc_tokens_max=60,
                         eval_samples=6, steps=2), backbone=backbone)
     logged = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-    for key in ("wiki_cloze_exact", "wiki_cloze_nll", "needle_prose_nll", "all_exact", "all_nll"):
+    for key in ("wiki_cloze_exact", "wiki_cloze_nll", "needle_prose_nll", "all_exact", "all_nll", "all_nll_other"):
         assert key in logged, key
-    assert logged["all_nll"] > 0
+    assert logged["all_nll"] > 0 and logged["all_nll_other"] > 0
     kept = (run / "heldout.json").read_text()  # what a resumed run evaluates on
     config = Doc2LoRATrainConfig.from_dict(json.loads((run / "config.json").read_text()))
     assert kept == samples_to_json(heldout_samples(backbone, config)) and samples_from_json(kept)

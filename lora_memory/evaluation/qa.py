@@ -6,6 +6,7 @@ Every method answers through `generation.generate`, and Doc-to-LoRA adapters com
 
 from __future__ import annotations
 
+import random
 import re
 import string
 import time
@@ -188,6 +189,23 @@ def answer_from_memory(
                                 "document": n, "internalize_s": seconds, "tokens": stored.tokens,
                                 "segments": stored.segments, "stored_bytes": stored.adapter_bytes})
     return records
+
+
+def other_documents(samples: Sequence[DocSample], seed: int = 0) -> dict[int, DocSample]:
+    """For each sample (by ``id``) another sample of its kind, none keeping its own: the control
+    that asks a question with the WRONG document's adapter. What an adapter carries of its own
+    document is the gap between the two; a network that learned only the answers' format scores
+    the same with either. Kinds with a single sample get no entry."""
+    by_kind: dict[str, list[DocSample]] = {}
+    for sample in samples:
+        by_kind.setdefault(sample.kind, []).append(sample)
+    rng = random.Random(seed)
+    other = {}
+    for group in by_kind.values():
+        if len(group) > 1:
+            order = rng.sample(group, len(group))
+            other |= {id(s): order[(i + 1) % len(order)] for i, s in enumerate(order)}
+    return other
 
 
 def summarize(records: Sequence[dict]) -> dict[str, float]:

@@ -320,11 +320,12 @@ def _stream(backbone: Backbone, config: Doc2LoRATrainConfig, seed: int, split: s
 
 def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path:
     """Train (or resume) a Doc-to-LoRA hypernetwork; returns the run directory."""
-    from lora_memory.evaluation.qa import answer_samples, likelihood_samples, summarize
+    from lora_memory.evaluation.qa import answer_samples, likelihood_samples, other_documents, summarize
 
     accelerator = accelerator_for(config)
     backbone = backbone or Backbone.load(config.model, device=accelerator.device)
     evalset = cached_heldout(backbone, config) if config.eval_every else []
+    other = other_documents(evalset)
 
     def make_net() -> DocToLoRA:
         net = fresh("doc2lora", backbone, arch=config.arch, seed=config.seed, **config.network().to_dict())
@@ -344,6 +345,10 @@ def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path
         # a reply that says the lead-in first needs room for it before the answer
         tokens = 32 if config.answer_lead else 16
         answered = summarize(answer_samples(backbone, evalset, "doc2lora", adapter_for=made, max_new_tokens=tokens))
-        return answered | summarize(likelihood_samples(backbone, evalset, "doc2lora", adapter_for=made))
+        own = summarize(likelihood_samples(backbone, evalset, "doc2lora", adapter_for=made))
+        # the control: each question with another document's adapter (`other_documents`)
+        controlled = [s for s in evalset if id(s) in other]
+        wrong = summarize(likelihood_samples(backbone, controlled, "doc2lora", adapter_for=lambda s: made(other[id(s)])))
+        return answered | own | {f"{k}_other": v for k, v in wrong.items()}
 
     return loop.run(config, backbone, "doc2lora", make_net, batch_loss, evaluate, accelerator, "all_exact")
