@@ -14,6 +14,10 @@ the tokens whose successor the backbone itself found hardest to predict: what th
 have guessed is what the adapter must carry, and text repeated within the chunk stays out. These
 rows go through the same maps and scales, so a checkpoint trained without them can use them as
 it is. Surprise is measured within a chunk, so `internalize` gives them to short documents only.
+
+``mixer_layers`` adds selection capacity, an exact no-op at step 0 of a warm start: the chunk's
+tokens read each other before the queries score them (a name is worth storing where it is new to
+the chunk, not where it repeats).
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from lora_memory.backbone import BaseModelIdentity
 from lora_memory.config import ConfigMixin
 from lora_memory.errors import BackboneError
 from lora_memory.hypernets.doc2lora import ChunkFeatures, DocToLoRA, FeatureRequest
+from lora_memory.hypernets.layers import CrossAttentionBlock
+
+MIXER_HEADS = 4  # heads of the mixer's self-attention (32 wide at key_dim 128)
 
 
 @dataclass
@@ -55,6 +62,10 @@ class FastWeightConfig(ConfigMixin):
             gives them to short documents only.
         surprise_nats: a token gets a surprise row only if its successor costs the backbone more
             than this many nats; fewer such tokens leave rows at zero.
+        mixer_layers: self-attention blocks (pre-norm, key_dim wide) over the chunk's keys before
+            the queries score them (0 = none), so what a query selects can depend on the rest of
+            the chunk (a new name, a number). They start as the identity: a checkpoint trained
+            without them warm-starts exactly where it was.
     """
 
     layers: tuple[int, ...] = field(default_factory=tuple)
@@ -66,6 +77,7 @@ class FastWeightConfig(ConfigMixin):
     null_slot: bool = False
     surprise_rows: int = 0
     surprise_nats: float = 2.0
+    mixer_layers: int = 0
 
 
 class FastWeightDocToLoRA(DocToLoRA):
@@ -82,6 +94,8 @@ class FastWeightDocToLoRA(DocToLoRA):
                 f"{identity.hidden_size}); {config.target} has d_out {d_out}"
             )
         n = len(config.layers)
+        if config.mixer_layers < 0 or (config.mixer_layers and config.key_dim % MIXER_HEADS):
+            raise ValueError(f"mixer_layers needs a key_dim divisible by {MIXER_HEADS} and a count >= 0")
         self.queries = nn.Parameter(torch.randn(config.rank, config.key_dim))
         self.key_norm = nn.LayerNorm(identity.hidden_size)
         self.key_proj = nn.Linear(identity.hidden_size, config.key_dim)
@@ -94,6 +108,9 @@ class FastWeightDocToLoRA(DocToLoRA):
         self.b_scale = nn.Parameter(torch.full((n,), float(config.b_scale_init)))
         # a score of 0 next to the near-zero scores of a fresh network takes about 1/tokens of the mass
         self.null_score = nn.Parameter(torch.zeros(config.rank)) if config.null_slot else None
+        # made last, so the other weights draw the same random numbers as without a mixer
+        self.mixer = nn.ModuleList(
+            CrossAttentionBlock(config.key_dim, MIXER_HEADS, identity_init=True) for _ in range(config.mixer_layers))
 
     def feature_request(self) -> FeatureRequest:
         return FeatureRequest(
@@ -125,6 +142,9 @@ class FastWeightDocToLoRA(DocToLoRA):
     def query_attention(self, features: ChunkFeatures) -> torch.Tensor:
         """Which tokens each learned query selects, ``(chunks, rank, tokens)``."""
         keys = self.key_proj(self.key_norm(features.block_inputs[min(self.layers)].float()))  # (b, t, k)
+        padding = ~features.mask.bool()
+        for block in self.mixer:
+            keys = block(keys, keys, padding)  # self-attention: each token reads its chunk's real tokens
         scores = torch.einsum("rk,btk->brt", self.queries, keys) / math.sqrt(self.config.key_dim)
         scores = scores.masked_fill(~features.next_mask.bool().unsqueeze(1), float("-inf"))
         if self.null_score is None:

@@ -21,15 +21,23 @@ class SwiGLU(nn.Module):
 
 
 class CrossAttentionBlock(nn.Module):
-    """Perceiver block: latents attend to inputs, then a feed-forward; pre-RMSNorm, residuals."""
+    """Perceiver block: latents attend to inputs, then a feed-forward; pre-RMSNorm, residuals.
 
-    def __init__(self, dim: int, heads: int, ff_mult: int = 2):
+    Given the same tensor as latents and inputs it is a self-attention block. ``identity_init``
+    zeroes both residual branches' output projections, so the new block passes its latents
+    through unchanged: a block added to a trained network starts where that network was.
+    """
+
+    def __init__(self, dim: int, heads: int, ff_mult: int = 2, identity_init: bool = False):
         super().__init__()
         self.norm_q = nn.RMSNorm(dim)
         self.norm_kv = nn.RMSNorm(dim)
         self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
         self.norm_ff = nn.RMSNorm(dim)
         self.ff = SwiGLU(dim, ff_mult * dim, dim)
+        if identity_init:
+            for weight in (self.attn.out_proj.weight, self.attn.out_proj.bias, self.ff.out.weight):
+                nn.init.zeros_(weight)
 
     def forward(self, latents: Tensor, inputs: Tensor, pad_mask: Tensor) -> Tensor:
         """latents ``(b, q, dim)``, inputs ``(b, t, dim)``, pad_mask ``(b, t)`` True on padding."""
