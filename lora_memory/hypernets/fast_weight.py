@@ -15,9 +15,10 @@ have guessed is what the adapter must carry, and text repeated within the chunk 
 rows go through the same maps and scales, so a checkpoint trained without them can use them as
 it is. Surprise is measured within a chunk, so `internalize` gives them to short documents only.
 
-``mixer_layers`` adds selection capacity, an exact no-op at step 0 of a warm start: the chunk's
-tokens read each other before the queries score them (a name is worth storing where it is new to
-the chunk, not where it repeats).
+Two options add selection capacity, both exact no-ops at step 0 of a warm start: ``mixer_layers``
+lets the chunk's tokens read each other before the queries score them (a name is worth storing
+where it is new to the chunk, not where it repeats), and ``query_groups`` gives groups of layers
+their own queries, so the layers need not all store the same ``rank`` tokens.
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ class FastWeightConfig(ConfigMixin):
             the queries score them (0 = none), so what a query selects can depend on the rest of
             the chunk (a new name, a number). They start as the identity: a checkpoint trained
             without them warm-starts exactly where it was.
+        query_groups: the adapted layers split into this many contiguous groups, each with its
+            own ``rank`` queries (and null-slot scores), so groups of layers can store different
+            tokens; rows per layer stay ``rank`` (+ ``surprise_rows``). The groups start as copies
+            of one set, and a checkpoint with one set warm-starts every group from it.
     """
 
     layers: tuple[int, ...] = field(default_factory=tuple)
@@ -78,6 +83,7 @@ class FastWeightConfig(ConfigMixin):
     surprise_rows: int = 0
     surprise_nats: float = 2.0
     mixer_layers: int = 0
+    query_groups: int = 1
 
 
 class FastWeightDocToLoRA(DocToLoRA):
@@ -93,10 +99,14 @@ class FastWeightDocToLoRA(DocToLoRA):
                 f"fast_weight needs a target writing into the residual stream (d_out == hidden "
                 f"{identity.hidden_size}); {config.target} has d_out {d_out}"
             )
-        n = len(config.layers)
+        n, groups = len(config.layers), config.query_groups
+        if not 1 <= groups <= n:
+            raise ValueError(f"query_groups must be 1..{n} (the adapted layers), got {groups}")
         if config.mixer_layers < 0 or (config.mixer_layers and config.key_dim % MIXER_HEADS):
             raise ValueError(f"mixer_layers needs a key_dim divisible by {MIXER_HEADS} and a count >= 0")
-        self.queries = nn.Parameter(torch.randn(config.rank, config.key_dim))
+        self.layer_groups = tuple(i * groups // n for i in range(n))  # query group of each adapted layer
+        # every group starts as the same set, so a fresh network starts as the one-set network
+        self.queries = nn.Parameter(torch.randn(config.rank, config.key_dim).repeat(groups, 1))  # (g * rank, key_dim)
         self.key_norm = nn.LayerNorm(identity.hidden_size)
         self.key_proj = nn.Linear(identity.hidden_size, config.key_dim)
         # Maps start as identity: at step 0, A reads the stored state and B the next token as-is.
@@ -107,10 +117,12 @@ class FastWeightDocToLoRA(DocToLoRA):
         self.a_scale = nn.Parameter(torch.ones(n))
         self.b_scale = nn.Parameter(torch.full((n,), float(config.b_scale_init)))
         # a score of 0 next to the near-zero scores of a fresh network takes about 1/tokens of the mass
-        self.null_score = nn.Parameter(torch.zeros(config.rank)) if config.null_slot else None
+        self.null_score = nn.Parameter(torch.zeros(groups * config.rank)) if config.null_slot else None
         # made last, so the other weights draw the same random numbers as without a mixer
         self.mixer = nn.ModuleList(
             CrossAttentionBlock(config.key_dim, MIXER_HEADS, identity_init=True) for _ in range(config.mixer_layers))
+        if groups > 1:
+            self.register_load_state_dict_pre_hook(_one_set_for_every_group)
 
     def feature_request(self) -> FeatureRequest:
         return FeatureRequest(
@@ -120,14 +132,17 @@ class FastWeightDocToLoRA(DocToLoRA):
         )
 
     def attention(self, features: ChunkFeatures) -> torch.Tensor:
-        """Which tokens each rank row selects, ``(chunks, rank + surprise_rows, tokens)``: the
-        queries' rows sum to one, or less with the null slot (the rest is the slot's), then the
-        one-hot `surprise_selection` rows; only the queries' rows when the features carry no
-        surprise (`encode_chunks` with ``surprise=False``)."""
+        """Which tokens each rank row selects, ``(chunks, query_groups * (rank + surprise_rows),
+        tokens)``, group by group: the group's queries' rows sum to one, or less with the null slot
+        (the rest is the slot's), then the one-hot `surprise_selection` rows (the same in every
+        group); only the queries' rows when the features carry no surprise (`encode_chunks` with
+        ``surprise=False``)."""
         selected = self.query_attention(features)
         if not self.config.surprise_rows or features.next_nll is None:
             return selected
-        return torch.cat([selected, self.surprise_selection(features)], dim=1)
+        groups = self.config.query_groups
+        surprise = self.surprise_selection(features).unsqueeze(1).expand(-1, groups, -1, -1)  # (b, g, s, t)
+        return torch.cat([selected.unflatten(1, (groups, -1)), surprise], dim=2).flatten(1, 2)
 
     def surprise_selection(self, features: ChunkFeatures) -> torch.Tensor:
         """``(chunks, surprise_rows, tokens)``: one-hot rows on the tokens with the most surprising
@@ -140,12 +155,12 @@ class FastWeightDocToLoRA(DocToLoRA):
         return selection.scatter_(2, top.indices.unsqueeze(-1), hot.unsqueeze(-1))
 
     def query_attention(self, features: ChunkFeatures) -> torch.Tensor:
-        """Which tokens each learned query selects, ``(chunks, rank, tokens)``."""
+        """Which tokens each learned query selects, ``(chunks, query_groups * rank, tokens)``."""
         keys = self.key_proj(self.key_norm(features.block_inputs[min(self.layers)].float()))  # (b, t, k)
         padding = ~features.mask.bool()
         for block in self.mixer:
             keys = block(keys, keys, padding)  # self-attention: each token reads its chunk's real tokens
-        scores = torch.einsum("rk,btk->brt", self.queries, keys) / math.sqrt(self.config.key_dim)
+        scores = torch.einsum("rk,btk->brt", self.queries, keys) / math.sqrt(self.config.key_dim)  # (b, g * r, t)
         scores = scores.masked_fill(~features.next_mask.bool().unsqueeze(1), float("-inf"))
         if self.null_score is None:
             return torch.nan_to_num(torch.softmax(scores, dim=-1))  # a one-token chunk: all zeros
@@ -173,17 +188,26 @@ class FastWeightDocToLoRA(DocToLoRA):
         return torch.einsum("ltd,qld,l->qt", F.normalize(inputs.float(), dim=-1), reads, strength) / temperature
 
     def forward(self, features: ChunkFeatures) -> AdapterBatch:
-        w = self.attention(features)  # (b, r, t)
-        nxt = torch.einsum("brt,bth->brh", w, features.next_embeddings.float())  # (b, r, hidden)
-        b_rows = self.b_map(nxt)  # (b, r, d_out)
+        w = self.attention(features).unflatten(1, (self.config.query_groups, -1))  # (b, g, r, t)
+        nxt = torch.einsum("bgrt,bth->bgrh", w, features.next_embeddings.float())  # (b, g, r, hidden)
+        b_rows = self.b_map(nxt)  # (b, g, r, d_out)
         A, B = [], []
-        for i, layer in enumerate(self.layers):
+        for i, (layer, g) in enumerate(zip(self.layers, self.layer_groups)):
             u = features.module_inputs[(layer, self.target)].float()  # (b, t, d_in)
-            a = F.normalize(torch.einsum("brt,bti->bri", w, u), dim=-1)  # (b, r, d_in)
+            a = F.normalize(torch.einsum("brt,bti->bri", w[:, g], u), dim=-1)  # (b, r, d_in)
             A.append(self.a_map(a) * self.a_scale[i])
-            B.append((b_rows * self.b_scale[i]).transpose(1, 2))  # (b, d_out, r)
+            B.append((b_rows[:, g] * self.b_scale[i]).transpose(1, 2))  # (b, d_out, r)
         return AdapterBatch(
             A={self.target: torch.stack(A, dim=1)},  # (b, layers, r, d_in)
             B={self.target: torch.stack(B, dim=1)},  # (b, layers, d_out, r)
             layers=self.layers,
         )
+
+
+def _one_set_for_every_group(net: FastWeightDocToLoRA, state: dict[str, torch.Tensor], prefix: str, *_) -> None:
+    """Load hook: a checkpoint with one query set (``query_groups`` 1) gives every group a copy of
+    its queries and null scores, so warm-starting a grouped network from it is exact at step 0."""
+    for name in ("queries", "null_score"):
+        stored = state.get(prefix + name)
+        if stored is not None and stored.shape[0] == net.config.rank:
+            state[prefix + name] = stored.repeat(net.config.query_groups, *[1] * (stored.dim() - 1))

@@ -77,7 +77,8 @@ class Doc2LoRATrainConfig(TrainConfig):
         resume_from: a run packed into one file (`training.archive`), unpacked into ``run_dir``
             when that holds no run yet: how a long run continues in another session.
         init_from: start from this checkpoint's weights (parameters it lacks, such as a newly
-            enabled null slot or mixer, keep their initialisation); ignored when the run resumes.
+            enabled null slot or mixer, keep their initialisation; with ``query_groups`` every
+            group copies its one query set); ignored when the run resumes.
         batch_size: documents per step.
         lr: peak AdamW learning rate (3e-3 measured best for fast_weight on CPU).
         objective: ``ce`` on gold answers, ``distill`` on the teacher's top-k, or ``both`` summed.
