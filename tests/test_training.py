@@ -192,6 +192,10 @@ def test_a_run_packed_with_bfloat16_moments_is_smaller_and_resumes_close(backbon
         torch.testing.assert_close(rounded[key], value, rtol=1e-2, atol=1e-12, msg=key)
     for key, value in load_file(str(half / "hypernet.safetensors")).items():  # the network is kept exactly
         assert torch.equal(load_file(str(unpacked / "hypernet.safetensors"))[key], value)
+    unpacked_metrics = tmp_path / "c" / "metrics.jsonl"
+    archive.unpack(small, tmp_path / "c")
+    with open(unpacked_metrics, "a") as f:  # a step logged after the last save, then the run stopped
+        f.write(json.dumps({"step": 3, "loss": 1.0}) + "\n")
     resumed = train(_config(tmp_path / "c", steps=4, resume_from=str(small)), backbone=backbone)
     assert [json.loads(x)["step"] for x in (resumed / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
     with pytest.raises(ValueError, match="moments"):

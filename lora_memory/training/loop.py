@@ -91,6 +91,8 @@ def run(
     net.train().requires_grad_(True)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=0.0)
     step, extra = load_state(run_dir, optimizer) if resuming else (0, {"best": -1.0, "seconds": 0.0})
+    if resuming:
+        _forget_metrics_after(run_dir / METRICS, step)
     model, optimizer = accelerator.prepare(net, optimizer)
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     bar = tqdm(total=config.steps, initial=step, desc=f"train {kind}", unit="step", disable=not accelerator.is_main_process)
@@ -127,6 +129,17 @@ def run(
         bar.update(1)
     bar.close()
     return run_dir
+
+
+def _forget_metrics_after(path: Path, step: int) -> None:
+    """Drop the records of steps after ``step`` (logged after the last save, before a stop): the
+    resumed run redoes those steps, and each step should be logged once."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(lines):
+        path.write_text("".join(kept))
 
 
 def _follow_threads(path: Path) -> None:
