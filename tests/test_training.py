@@ -62,6 +62,12 @@ def test_answer_lead_trains_the_reply_to_say_the_documents_words_before_the_answ
     assert plain(True) == pytest.approx(plain(False))
 
 
+def test_evaluation_without_a_second_document_of_any_kind_skips_the_control(backbone, tmp_path):
+    run = train(_config(tmp_path, eval_samples=1, steps=2), backbone=backbone)
+    logged = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "all_exact" in logged and "all_nll" in logged and "all_nll_other" not in logged
+
+
 def test_lr_schedule_warms_up_then_decays(tmp_path):
     cfg = _config(tmp_path, steps=100, warmup=10, lr=1e-3)
     assert lr_at(0, cfg) < lr_at(9, cfg) == 1e-3

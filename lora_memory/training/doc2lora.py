@@ -349,6 +349,8 @@ def train(config: Doc2LoRATrainConfig, backbone: Backbone | None = None) -> Path
         own = summarize(likelihood_samples(backbone, evalset, "doc2lora", adapter_for=made))
         # the control: each question with another document's adapter (`other_documents`)
         controlled = [s for s in evalset if id(s) in other]
+        if not controlled:  # no kind has two held-out documents
+            return answered | own
         wrong = summarize(likelihood_samples(backbone, controlled, "doc2lora", adapter_for=lambda s: made(other[id(s)])))
         return answered | own | {f"{k}_other": v for k, v in wrong.items()}
 
