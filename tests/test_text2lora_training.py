@@ -118,3 +118,33 @@ def test_every_wrong_reply_gets_one_failure_kind():
     assert failure_kind("positive or negative", choice, review) == "wrong_format"
     assert failure_kind("fine", choice, review) == "wrong_format"
     assert failure_kind("negative", choice, review) == "wrong_content"
+
+
+def test_the_null_objective_is_zero_only_for_an_adapter_that_changes_nothing(backbone):
+    import random
+
+    from lora_memory.data.realtext import prose_snippets
+    from lora_memory.training.text2lora import DescriptionBank, null_loss
+
+    net = fresh("text2lora", backbone, encoder="backbone", width=32)
+    texts = prose_snippets(random.Random(0), "train", 2)
+    assert all(0 < len(t.split()) for t in texts) and texts[0] != texts[1]
+    emb = DescriptionBank(backbone, "backbone")(texts)
+    prompts = [backbone.tokenize("Plural of mouse:"), backbone.tokenize("Plural of box:")]
+    with torch.no_grad():
+        for head in net.heads.values():
+            torch.nn.init.normal_(head.weight, std=0.5)
+        assert null_loss(backbone, net, emb, prompts, ["mice", "boxes"]).item() > 1e-4
+        for p in net.parameters():
+            p.zero_()
+        assert null_loss(backbone, net, emb, prompts, ["mice", "boxes"]).item() < 1e-6
+
+
+def test_training_with_the_null_objective_logs_it_and_refuses_the_multitask_mode(backbone, tmp_path):
+    import pytest
+
+    run = train(_config(tmp_path / "t", null_weight=1.0, null_batch=2), backbone=backbone)
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(m["null_kl"] >= 0 for m in metrics) and len(metrics) == 2
+    with pytest.raises(ValueError, match="null_weight"):
+        train(_config(tmp_path / "m", mode="multitask", null_weight=1.0), backbone=backbone)

@@ -132,6 +132,23 @@ def _sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(text) if s]
 
 
+def prose_snippets(rng: random.Random, split: str, n: int, max_words: int = 40) -> list[str]:
+    """``n`` openings of random ``split`` articles (whole sentences, at most ``max_words`` words
+    unless the first sentence is longer): real text that asks for nothing, the length of a task
+    description."""
+    articles = wiki_articles(split)
+    out = []
+    for _ in range(n):
+        sentences = _sentences(rng.choice(articles).text)
+        words = sentences[0].split()
+        for sentence in sentences[1:]:
+            if len(words) + len(sentence.split()) > max_words:
+                break
+            words += sentence.split()
+        out.append(" ".join(words))
+    return out
+
+
 def subject(title: str) -> str:
     """The title without a disambiguating parenthesis: "Mercury (planet)" -> "Mercury"."""
     return re.sub(r"\s*\([^)]*\)\s*$", "", title).strip()
