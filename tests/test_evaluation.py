@@ -145,6 +145,9 @@ def test_eval_runs_the_long_document_benchmark_and_draws_its_heatmaps(backbone, 
     assert {r["depth"] for r in long["records"] if r["kind"] == "needle_prose"} == {0.0, 1.0}
     for kind in ("fact_prose", "needle_prose"):
         assert (tmp_path / "ev" / f"long_{kind}.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="storage_budget"):
+        evaluate_doc2lora(Doc2LoRAEvalConfig(out=str(tmp_path / "bad"), storage_budget=-0.25), backbone,
+                          fresh("doc2lora", backbone, chunk_tokens=32))
 
 
 def test_other_documents_give_every_question_another_document_of_its_kind():

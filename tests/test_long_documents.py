@@ -63,3 +63,12 @@ def test_grids_are_depth_by_length_with_gaps_where_nothing_was_asked(tmp_path):
 def test_unknown_methods_are_refused(lively, lively_net):
     with pytest.raises(ValueError, match="long-document methods"):
         long_document_records(lively, lively_net, [(64, _sample())], ["memory", "oracle"])
+
+
+def test_a_storage_budget_reaches_the_memory_the_benchmark_builds(lively, lively_net):
+    def stored(budget):
+        records = long_document_records(lively, lively_net, [(64, _sample())], ["memory"], segment_tokens=48,
+                                        max_new_tokens=1, encoder=_NameEncoder(), storage_budget=budget)
+        return records[0]["stored_bytes"]
+
+    assert 0 < stored(0.05) < stored(None)

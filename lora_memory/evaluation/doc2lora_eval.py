@@ -85,6 +85,8 @@ class Doc2LoRAEvalConfig(ResultsConfig):
         long_depths: evenly spaced depths of the long-document benchmark (a fact at each).
         long_documents: long documents per length (the needle's depth rotates over them).
         long_methods: comma-separated subset of memory,rag,in_context,no_context.
+        storage_budget: every memory's `ParametricMemory` ``storage_budget`` (a segment's stored
+            bytes at most this fraction of its text's fp16 KV cache; 0 = every row, the default).
         seed: seeds the held-out samples.
     """
 
@@ -104,6 +106,7 @@ class Doc2LoRAEvalConfig(ResultsConfig):
     long_depths: int = 10
     long_documents: int = 1
     long_methods: str = ",".join(LONG_METHODS)
+    storage_budget: float = 0.0
     seed: int = 1234
 
 
@@ -146,6 +149,9 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
     out.mkdir(parents=True, exist_ok=True)
     methods = [m for m in config.methods.split(",") if m]
     lengths = [int(n) for n in config.lengths.split(",") if n]
+    if config.storage_budget < 0:
+        raise ValueError(f"storage_budget must be a fraction >= 0 of the KV cache (0 = every row), got {config.storage_budget}")
+    budget = config.storage_budget or None
     results = _Results(
         config=config.to_dict(),
         machine={"platform": platform.platform(), "torch": torch.__version__, "device": str(backbone.device),
@@ -179,7 +185,7 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
     if PASSAGES in methods and facts:
         start = time.perf_counter()
         records = answer_from_memory(backbone, hypernet, facts, segment_tokens=config.passage_tokens,
-                                       max_new_tokens=config.max_new_tokens)
+                                     max_new_tokens=config.max_new_tokens, storage_budget=budget)
         summary = summarize(records)
         routed = sum(r["routed_holds_answer"] for r in records) / len(records)
         per_document = {r["document"]: r["internalize_s"] for r in records}
@@ -196,13 +202,15 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
         samples = long_document_samples(backbone, long_lengths, config.long_depths, config.long_documents,
                                         config.seed + 2)
         records = long_document_records(backbone, hypernet, samples, long_methods,
-                                        segment_tokens=config.passage_tokens, max_new_tokens=config.max_new_tokens)
+                                        segment_tokens=config.passage_tokens, max_new_tokens=config.max_new_tokens,
+                                        storage_budget=budget)
         results.long_documents = {"lengths": long_lengths, "summary": summarize_long(records), "records": records}
         results.seconds["long_documents"] = round(time.perf_counter() - start, 1)
     real = [m for m in config.real_methods.split(",") if m]
     if real:
         start = time.perf_counter()
-        results.real_documents = evaluate_real_documents(backbone, hypernet, real, config.max_new_tokens)
+        results.real_documents = evaluate_real_documents(backbone, hypernet, real, config.max_new_tokens,
+                                                          storage_budget=budget)
         results.seconds["real_documents"] = round(time.perf_counter() - start, 1)
     return {**results.__dict__, "niah_by_length": _write(results, out, lengths)}
 

@@ -56,10 +56,11 @@ def long_document_records(
     segment_tokens: int = SEGMENT_TOKENS,
     max_new_tokens: int = 32,
     encoder: Encoder | None = None,
+    storage_budget: float | None = None,
 ) -> list[dict]:
     """One record per method and question: method, kind, length, depth, gold, prediction, exact,
     f1; the memory's and RAG's also whether the routed segment holds the answer, and the memory's
-    seconds to add the document and its stored bytes."""
+    seconds to add the document and its stored bytes (within ``storage_budget``, the memory's)."""
     unknown = set(methods) - set(LONG_METHODS)
     if unknown:
         raise ValueError(f"unknown long-document methods {sorted(unknown)}; choose from {LONG_METHODS}")
@@ -70,7 +71,8 @@ def long_document_records(
         by_method: dict[str, list[dict]] = {}
         if {"memory", "rag"} & set(methods):
             routed = answer_from_memory(backbone, hypernet, [sample], segment_tokens=segment_tokens,
-                                        max_new_tokens=max_new_tokens, encoder=encoder)
+                                        max_new_tokens=max_new_tokens, encoder=encoder,
+                                        storage_budget=storage_budget)
             if "memory" in methods:
                 by_method["memory"] = routed
             if "rag" in methods:  # the routed segment's text in the prompt instead of its adapter

@@ -48,10 +48,12 @@ def rag_samples(backbone: Backbone, samples: Sequence[DocSample], router: Router
 
 def memory_records(
     backbone: Backbone, hypernet: DocToLoRA, samples: Sequence[DocSample], max_new_tokens: int,
-    encoder: Encoder | None = None,
+    encoder: Encoder | None = None, storage_budget: float | None = None,
 ) -> list[dict]:
-    """Every document in one default `ParametricMemory`; every question asked of it."""
-    with ParametricMemory(backbone=backbone, doc2lora=hypernet, encoder=encoder) as memory:
+    """Every document in one default `ParametricMemory` (``storage_budget`` its only change);
+    every question asked of it."""
+    with ParametricMemory(backbone=backbone, doc2lora=hypernet, encoder=encoder,
+                          storage_budget=storage_budget) as memory:
         ids = memory.add_documents([s.document for s in samples], ids=[f"doc-{i}" for i in range(len(samples))])
         questions = [(n, qa) for n, s in enumerate(samples) for qa in s.qas]
         answers = memory.ask_batch([qa.question for _, qa in questions], max_new_tokens=max_new_tokens)
@@ -68,10 +70,12 @@ def evaluate_real_documents(
     *,
     samples: Sequence[DocSample] | None = None,
     encoder: Encoder | None = None,
+    storage_budget: float | None = None,
 ) -> dict[str, dict]:
     """Each method's summary (``all_exact``, ``all_f1`` and per kind) and its records.
 
-    ``samples`` defaults to every real document; ``encoder`` to the memory's MiniLM router."""
+    ``samples`` defaults to every real document; ``encoder`` to the memory's MiniLM router;
+    ``storage_budget`` is the memory's (`ParametricMemory`)."""
     unknown = set(methods) - set(REAL_METHODS)
     if unknown:
         raise ValueError(f"unknown real-document methods {sorted(unknown)}; choose from {REAL_METHODS}")
@@ -81,7 +85,7 @@ def evaluate_real_documents(
     passages: list[DocSample] | None = None  # rag's retrieval, shared with passage_doc2lora
     for method in tqdm(methods, desc="real documents", unit="method"):
         if method == "memory":
-            records = memory_records(backbone, hypernet, samples, max_new_tokens, encoder)
+            records = memory_records(backbone, hypernet, samples, max_new_tokens, encoder, storage_budget)
         elif method in ("rag", "passage_doc2lora"):
             if passages is None:
                 router = Router(encoder) if encoder is not None else Router.default(backbone)
