@@ -4,6 +4,7 @@ import asyncio
 import hashlib
 import os
 import threading
+from dataclasses import replace
 
 import pytest
 import torch
@@ -157,7 +158,10 @@ def test_answers_come_from_the_adapters(full, lively):
 
 def test_ask_batch_equals_individual_asks(full):
     questions = [question(n) for n in NAMES[:6]]
-    assert full.ask_batch(questions) == [full.ask(q) for q in questions]
+    batched, single = full.ask_batch(questions), [full.ask(q) for q in questions]
+    # padding a batch changes float sums in the last bits: confidences agree to rounding, the rest exactly
+    assert [replace(a, confidence=0.0) for a in batched] == [replace(a, confidence=0.0) for a in single]
+    assert [a.confidence for a in batched] == pytest.approx([a.confidence for a in single], abs=1e-4)
     assert full.ask_batch([]) == []
 
 
