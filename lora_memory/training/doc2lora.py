@@ -74,8 +74,6 @@ class Doc2LoRATrainConfig(TrainConfig):
             shipped network uses 32 at inference).
         perceiver: the Perceiver network trained when ``arch`` is ``perceiver`` (a flag both
             networks have, such as ``--rank``, sets both).
-        resume_from: a run packed into one file (`training.archive`), unpacked into ``run_dir``
-            when that holds no run yet: how a long run continues in another session.
         init_from: start from this checkpoint's weights (parameters it lacks, such as a newly
             enabled null slot or mixer, keep their initialisation; with ``query_groups`` every
             group copies its one query set); ignored when the run resumes.
@@ -120,7 +118,6 @@ class Doc2LoRATrainConfig(TrainConfig):
     fast_weight: FastWeightConfig = field(
         default_factory=lambda: FastWeightConfig(rank=16, b_scale_init=0.1, null_slot=True))
     perceiver: PerceiverConfig = field(default_factory=lambda: PerceiverConfig(rank=16, b_scale_init=0.1))
-    resume_from: str | None = None
     init_from: str | None = None
     steps: int = 300
     batch_size: int = 8

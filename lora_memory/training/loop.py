@@ -43,6 +43,8 @@ class TrainConfig(RunConfig):
         warmup: linear warm-up steps, then cosine decay to 10%.
         eval_every: steps between held-out evaluations (0 = never).
         save_every: steps between checkpoints.
+        resume_from: a run packed into one file (`training.archive`), unpacked into ``run_dir``
+            when that holds no run yet: how a long run continues in another session.
     """
 
     run_dir: str = "runs/train"
@@ -52,6 +54,7 @@ class TrainConfig(RunConfig):
     warmup: int = 10
     eval_every: int = 50
     save_every: int = 25
+    resume_from: str | None = None
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
@@ -78,12 +81,13 @@ def run(
 ) -> Path:
     """Train (or resume) to ``config.steps``; keeps ``hypernet`` (latest) and ``best`` checkpoints.
 
-    ``batch_loss(step, net)`` must draw its batch from ``step`` alone, so a resumed run replays
-    exactly the batches an uninterrupted one would have seen.
+    ``batch_loss(step, net)`` must draw its batch from ``step`` alone, and torch's generator is
+    seeded from the step, so a resumed run replays exactly the batches (and dropout masks) an
+    uninterrupted one would have seen.
     """
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    archived = getattr(config, "resume_from", None)
+    archived = config.resume_from
     if archived and not (run_dir / STATE_FILE).exists():
         archive.unpack(archived, run_dir)
     resuming = (run_dir / STATE_FILE).is_file() and (run_dir / CHECKPOINT).is_file()
@@ -98,6 +102,7 @@ def run(
     bar = tqdm(total=config.steps, initial=step, desc=f"train {kind}", unit="step", disable=not accelerator.is_main_process)
     while step < config.steps:
         _follow_threads(run_dir / THREADS)
+        torch.manual_seed(config.seed * 1_000_003 + step)  # dropout's draws, so a resumed run replays them too
         start = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
