@@ -12,15 +12,20 @@ each run directory), differing only in its network flags, for example::
 so every design begins at the same held-out figures and only its learning differs. This script
 reads the runs' ``metrics.jsonl``, puts each evaluation at the training seconds spent to reach it,
 prints a markdown table and plots the held-out answer NLL and exact match per question kind
-against seconds.
+against seconds. On a shared machine those seconds follow the load, so ``--time`` also times
+one training step (loss and backward, batch of 8 held-out documents) of every design in turn,
+round after round in one process: the designs' relative cost under the same conditions.
 
-    python -m experiments.d2l_capacity runs/cap/base runs/cap/mixer1 runs/cap/groups3 --out docs/figures/d2l-capacity.png
+    python -m experiments.d2l_capacity runs/cap/base runs/cap/mixer1 runs/cap/groups3 --out docs/figures/d2l-capacity.png --time 3
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
+import statistics
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -80,14 +85,43 @@ def plot(runs: dict[str, list[dict]], out: Path) -> Path:
     return out
 
 
+def step_seconds(run_dirs: Sequence[Path], rounds: int) -> dict[str, float]:
+    """Median seconds of one training step (loss + backward) per design, the designs taking turns."""
+    from lora_memory.backbone import Backbone
+    from lora_memory.data.synthetic import samples_from_json
+    from lora_memory.hypernets.checkpoint import fresh
+    from lora_memory.training.doc2lora import Doc2LoRATrainConfig, doc2lora_loss
+
+    configs = {d.name: Doc2LoRATrainConfig.from_dict(json.loads((d / "config.json").read_text())) for d in run_dirs}
+    first = next(iter(configs.values()))
+    backbone = Backbone.load(first.model, device="cpu")
+    docs = random.Random(0).sample(samples_from_json((run_dirs[0] / "heldout.json").read_text()), first.batch_size)
+    nets = {name: fresh("doc2lora", backbone, arch=c.arch, **c.network().to_dict()).train().requires_grad_(True)
+            for name, c in configs.items()}
+    seconds: dict[str, list[float]] = {name: [] for name in nets}
+    for r in range(rounds):
+        for name, net in nets.items():
+            start = time.perf_counter()
+            loss, _ = doc2lora_loss(backbone, net, docs, random.Random(r), configs[name])
+            loss.backward()
+            seconds[name].append(time.perf_counter() - start)
+            net.zero_grad(set_to_none=True)
+    return {name: statistics.median(s) for name, s in seconds.items()}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run directories, one per design (named by folder)")
     parser.add_argument("--out", type=Path, default=Path("runs/d2l-capacity.png"))
+    parser.add_argument("--time", type=int, default=0, metavar="ROUNDS",
+                        help="also time ROUNDS training steps of each design in turn (0 = don't)")
     args = parser.parse_args(argv)
     runs = {run_dir.name: evaluations(run_dir) for run_dir in args.runs}  # each started at step 0 (--init-from)
     print(table(runs))
     print(f"figure: {plot(runs, args.out)}")
+    if args.time:
+        for name, median in step_seconds(args.runs, args.time).items():
+            print(f"{name}: {median:.2f} s per training step (median of {args.time}, designs in turn)")
 
 
 if __name__ == "__main__":

@@ -47,14 +47,15 @@ def reference(run_dir: Path, device: str) -> dict[str, dict[str, float]]:
     return out
 
 
-def plot(run_dir: Path, ref: dict[str, dict[str, float]], out: Path) -> Path:
+def plot(run_dir: Path, ref: dict[str, dict[str, float]], out: Path, since: int = 0) -> Path:
+    """The run's evaluations after step ``since`` (those on the held-out set the references score)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    evals = [r for r in rows if "all_exact" in r]
+    evals = [r for r in rows if "all_exact" in r and r["step"] > since]
     kinds = sorted(k[: -len("_exact")] for k in ref["in_context"] if k.endswith("_exact"))
     metrics = [m for m in ("exact", "nll") if f"all_{m}" in ref["in_context"]]
     fig, axes = plt.subplots(len(metrics), len(kinds), figsize=(3.2 * len(kinds), 3.0 * len(metrics)),
@@ -87,10 +88,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--out", type=Path, default=None, help="PNG path (default: RUN_DIR/curve.png)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--since", type=int, default=0,
+                        help="plot only evaluations after this step: where a resumed run drew a new held-out set")
     args = parser.parse_args(argv)
     ref = reference(args.run_dir, args.device)
     print(json.dumps(ref, indent=1))
-    print(plot(args.run_dir, ref, args.out or args.run_dir / "curve.png"))
+    print(plot(args.run_dir, ref, args.out or args.run_dir / "curve.png", args.since))
 
 
 if __name__ == "__main__":
