@@ -75,6 +75,8 @@ def plot(runs: dict[str, list[dict]], out: Path) -> Path:
             for name, rows in runs.items():
                 ax.plot([r["seconds"] for r in rows], [r.get(f"{kind}_{metric}") for r in rows], marker="o", label=name)
             ax.set_title(kind if row == 0 else "")
+            if metric == "exact":
+                ax.set_ylim(0, 1)
             ax.set_xlabel("training seconds")
             if col == 0:
                 ax.set_ylabel(label)
