@@ -149,15 +149,3 @@ def test_training_with_the_null_objective_logs_it_and_refuses_the_multitask_mode
     with pytest.raises(ValueError, match="null_weight"):
         train(_config(tmp_path / "m", mode="multitask", null_weight=1.0), backbone=backbone)
 
-
-def test_a_packed_text2lora_run_resumes_elsewhere_to_the_same_weights(backbone, tmp_path):
-    from lora_memory.training import archive
-
-    straight = train(_config(tmp_path / "a", steps=3), backbone=backbone)
-    half = train(_config(tmp_path / "b", steps=1), backbone=backbone)
-    packed = archive.pack(half, tmp_path / "run.safetensors")
-    resumed = train(_config(tmp_path / "c", steps=3, resume_from=str(packed)), backbone=backbone)
-    a, c = load_file(str(straight / "hypernet.safetensors")), load_file(str(resumed / "hypernet.safetensors"))
-    for k in a:
-        torch.testing.assert_close(a[k], c[k], msg=k)
-    assert [json.loads(x)["step"] for x in (resumed / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]

@@ -1,4 +1,4 @@
-"""Doc-to-LoRA training on the tiny model: the loss moves the network, runs resume exactly."""
+"""Doc-to-LoRA training on the tiny model: the loss moves the network, runs (of either recipe) resume exactly."""
 
 import json
 import random
@@ -163,13 +163,26 @@ def test_training_with_surprise_rows_reaches_the_maps_through_them(backbone, tmp
     assert read_header(run / "hypernet.safetensors")["config"]["surprise_rows"] == 8
 
 
-def test_a_packed_run_resumes_elsewhere_to_the_same_weights(backbone, tmp_path):
+def _text2lora(tmp_path, **kw):
+    from lora_memory.training import text2lora
+
+    base = dict(run_dir=str(tmp_path / "run"), steps=4, batch_size=4, eval_every=0, save_every=1, device="cpu",
+                encoder="backbone", width=32, warmup=1, max_input_tokens=48)  # dropout on: replayed per step
+    return text2lora.train, text2lora.Text2LoRATrainConfig.from_dict({**base, **kw})
+
+
+@pytest.mark.parametrize("recipe", ["doc2lora", "text2lora"])
+def test_a_packed_run_resumes_elsewhere_to_the_same_weights(backbone, tmp_path, recipe):
     from lora_memory.training import archive
 
-    straight = train(_config(tmp_path / "a"), backbone=backbone)
-    half = train(_config(tmp_path / "b", steps=2), backbone=backbone)
+    def run(path, **kw):
+        recipe_train, config = (train, _config(path, **kw)) if recipe == "doc2lora" else _text2lora(path, **kw)
+        return recipe_train(config, backbone=backbone)
+
+    straight = run(tmp_path / "a")
+    half = run(tmp_path / "b", steps=2)
     packed = archive.pack(half, tmp_path / "run.safetensors")
-    resumed = train(_config(tmp_path / "c", steps=4, resume_from=str(packed)), backbone=backbone)
+    resumed = run(tmp_path / "c", steps=4, resume_from=str(packed))
     a, c = load_file(str(straight / "hypernet.safetensors")), load_file(str(resumed / "hypernet.safetensors"))
     for k in a:
         torch.testing.assert_close(a[k], c[k], msg=k)
