@@ -148,4 +148,3 @@ def test_training_with_the_null_objective_logs_it_and_refuses_the_multitask_mode
     assert all(m["null_kl"] >= 0 for m in metrics) and len(metrics) == 2
     with pytest.raises(ValueError, match="null_weight"):
         train(_config(tmp_path / "m", mode="multitask", null_weight=1.0), backbone=backbone)
-

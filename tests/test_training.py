@@ -163,26 +163,26 @@ def test_training_with_surprise_rows_reaches_the_maps_through_them(backbone, tmp
     assert read_header(run / "hypernet.safetensors")["config"]["surprise_rows"] == 8
 
 
-def _text2lora(tmp_path, **kw):
+def _train_text2lora(tmp_path, backbone, **kw):
     from lora_memory.training import text2lora
 
     base = dict(run_dir=str(tmp_path / "run"), steps=4, batch_size=4, eval_every=0, save_every=1, device="cpu",
                 encoder="backbone", width=32, warmup=1, max_input_tokens=48)  # dropout on: replayed per step
-    return text2lora.train, text2lora.Text2LoRATrainConfig.from_dict({**base, **kw})
+    return text2lora.train(text2lora.Text2LoRATrainConfig.from_dict({**base, **kw}), backbone=backbone)
 
 
-@pytest.mark.parametrize("recipe", ["doc2lora", "text2lora"])
-def test_a_packed_run_resumes_elsewhere_to_the_same_weights(backbone, tmp_path, recipe):
+def _train_doc2lora(tmp_path, backbone, **kw):
+    return train(_config(tmp_path, **kw), backbone=backbone)
+
+
+@pytest.mark.parametrize("run", [_train_doc2lora, _train_text2lora], ids=["doc2lora", "text2lora"])
+def test_a_packed_run_resumes_elsewhere_to_the_same_weights(backbone, tmp_path, run):
     from lora_memory.training import archive
 
-    def run(path, **kw):
-        recipe_train, config = (train, _config(path, **kw)) if recipe == "doc2lora" else _text2lora(path, **kw)
-        return recipe_train(config, backbone=backbone)
-
-    straight = run(tmp_path / "a")
-    half = run(tmp_path / "b", steps=2)
+    straight = run(tmp_path / "a", backbone)
+    half = run(tmp_path / "b", backbone, steps=2)
     packed = archive.pack(half, tmp_path / "run.safetensors")
-    resumed = run(tmp_path / "c", steps=4, resume_from=str(packed))
+    resumed = run(tmp_path / "c", backbone, steps=4, resume_from=str(packed))
     a, c = load_file(str(straight / "hypernet.safetensors")), load_file(str(resumed / "hypernet.safetensors"))
     for k in a:
         torch.testing.assert_close(a[k], c[k], msg=k)
