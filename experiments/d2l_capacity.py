@@ -11,8 +11,8 @@ each run directory), differing only in its network flags, for example::
 ``--mixer-layers`` and ``--query-groups`` warm-start exactly (identity mixer, copied query sets),
 so every design begins at the same held-out figures and only its learning differs. This script
 reads the runs' ``metrics.jsonl``, puts each evaluation at the training seconds spent to reach it,
-prints a markdown table and plots the held-out answer NLL and exact match per question kind
-against seconds. On a shared machine those seconds follow the load, so ``--time`` also times
+prints a markdown table, how far each design's final weights are from the first's, and plots the
+held-out answer NLL and exact match per question kind against seconds. On a shared machine those seconds follow the load, so ``--time`` also times
 one training step (loss and backward, batch of 8 held-out documents) of every design in turn,
 round after round in one process: the designs' relative cost under the same conditions.
 
@@ -87,6 +87,20 @@ def plot(runs: dict[str, list[dict]], out: Path) -> Path:
     return out
 
 
+def drift(run_dirs: Sequence[Path]) -> dict[str, float]:
+    """Largest absolute difference of any entry between each design's final weights and the first
+    design's, over the tensors both have: how far the designs' learning has taken them apart."""
+    from safetensors.torch import load_file
+
+    first = load_file(str(run_dirs[0] / "hypernet.safetensors"))
+    out = {}
+    for d in run_dirs[1:]:
+        other = load_file(str(d / "hypernet.safetensors"))
+        shared = [k for k in first if k in other and first[k].shape == other[k].shape]
+        out[d.name] = max(float((first[k] - other[k]).abs().max()) for k in shared)
+    return out
+
+
 def step_seconds(run_dirs: Sequence[Path], rounds: int) -> dict[str, float]:
     """Median seconds of one training step (loss + backward) per design, the designs taking turns."""
     from lora_memory.backbone import Backbone
@@ -121,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     runs = {run_dir.name: evaluations(run_dir) for run_dir in args.runs}  # each started at step 0 (--init-from)
     print(table(runs))
     print(f"figure: {plot(runs, args.out)}")
+    for name, largest in drift(args.runs).items():
+        print(f"{name}: final weights at most {largest:.1e} from {args.runs[0].name}'s (shared tensors)")
     if args.time:
         for name, median in step_seconds(args.runs, args.time).items():
             print(f"{name}: {median:.2f} s per training step (median of {args.time}, designs in turn)")
