@@ -4,7 +4,8 @@ Scores a run's held-out set (``heldout.json``) with each sample's own adapter ag
 of ANOTHER sample of the same kind (a shuffled control): exact match and the gold answer's NLL per
 question kind. A network that learned only "reply with a short bare answer" scores the same with
 the wrong document; the gap between the two is what the adapters carry of the document. Each
-variant also runs with the network's surprise rows set to ``--surprise`` (0 = as trained).
+variant runs with the network's surprise rows set to each count of ``--surprise`` (0 = none:
+pass the count the run trained with to probe it as trained).
 
 Reproduces BENCHMARKS.md, "Real-text Doc-to-LoRA" (the content probe).
 

@@ -2,10 +2,11 @@
 
 import importlib.util
 import random
+import re
 
 import pytest
 
-from lora_memory.data import realtext
+from lora_memory.data import realtext, swapped_spans
 from lora_memory.data.real_documents import real_documents
 from lora_memory.data.realtext import Article, cloze_question, prose_needle_sample, title_split, wh_questions, wiki_sample
 from lora_memory.evaluation.qa import score
@@ -145,3 +146,47 @@ def test_prose_facts_are_planted_once_each_at_their_depths():
     assert 380 <= count(sample.document) < 520
     with pytest.raises(ValueError, match="depth"):
         prose_facts_sample(random.Random(3), "heldout", 400, count, [1.5])
+
+
+def test_swapped_spans_keep_the_shape_of_numbers_and_make_code_from_the_text():
+    rng = random.Random(0)
+    for answer in ("1881", "12,400", "42 metres", "1.5 million"):
+        for _ in range(20):
+            new = swapped_spans.same_shape_span(rng, answer, "train")
+            assert new != answer and re.sub(r"\d", "0", new) == re.sub(r"\d", "0", answer) or (
+                answer == "1881" and new.isdigit() and len(new) == 4)
+    text = "The harbour lamp was lit every evening by the keeper."
+    spans = {swapped_spans.code_span(rng, text) for _ in range(200)}
+    assert any(s.startswith("--") for s in spans) and any(re.fullmatch(r"\d+\.\d+\.\d+", s) for s in spans)
+    words = set(re.findall(r"[a-z]+", text.lower())) | {"conf", "toml", "json", "yaml", "txt", "cfg", "usr", "etc",
+                                                         "var", "opt"}
+    pieces = {p.lower() for s in spans for p in re.findall(r"[A-Z]?[a-z]{3,}|[A-Z]{3,}", s)}
+    assert pieces and {p if p in words else p.removesuffix("rc") for p in pieces} <= words  # the text's own words
+
+
+@needs_wiki
+def test_swapped_documents_answer_only_with_the_new_span_in_one_place():
+    rng = random.Random(4)
+    originals = "\n".join(a.text for a in realtext.wiki_articles("heldout"))
+    kinds = set()
+    for _ in range(15):
+        sample = swapped_spans.swapped_sample(rng, "heldout", rng.randint(64, 400), count)
+        assert sample.kind == swapped_spans.KIND and sample.qas
+        for qa in sample.qas:
+            kinds.add(qa.kind)
+            assert sample.document.count(qa.answer) == 1 and f"{qa.lead} {qa.answer}".strip() in sample.document
+            assert not any(qa.answer in other.question for other in sample.qas)
+        assert any(part not in originals for part in sample.document.split("\n\n"))  # the text was changed
+    assert kinds == {"cloze", "wh"}
+    split = realtext.by_question_kind([sample])
+    assert {s.kind for s in split} <= {"swap_cloze", "swap_wh"}
+
+
+@needs_wiki
+def test_training_draws_swapped_documents_at_their_weight(backbone, tmp_path):
+    from lora_memory.training.doc2lora import Doc2LoRATrainConfig, _stream
+
+    config = Doc2LoRATrainConfig(run_dir=str(tmp_path), swap_weight=1.0, needle_weight=1.0, facts_weight=0.0,
+                                 doc_tokens_min=32, doc_tokens_max=64)
+    kinds = [s.kind for s, _ in zip(_stream(backbone, config, 0, "train"), range(40))]
+    assert 10 < kinds.count(swapped_spans.KIND) < 30 and set(kinds) == {swapped_spans.KIND, "needle"}

@@ -474,18 +474,22 @@ def prose_facts_sample(
     return DocSample(document, tuple(qa for _, _, qa in planted), "prose_facts")
 
 
+SPLIT_KINDS = ("wiki", "swap")  # samples whose questions are of several labelled kinds
+
+
 def by_question_kind(samples: list[DocSample]) -> list[DocSample]:
-    """Each wiki sample split into one sample per question kind (same document), so `summarize`
-    reports accuracy per kind; other samples pass through."""
+    """Each wiki (or swapped-answer wiki) sample split into one sample per question kind (same
+    document, kind ``wiki_cloze``, ``swap_wh``, ...), so `summarize` reports accuracy per kind;
+    other samples pass through."""
     out = []
     for sample in samples:
-        kinds = sorted({getattr(qa, "kind", sample.kind) for qa in sample.qas}) if sample.kind == "wiki" else []
+        kinds = sorted({getattr(qa, "kind", sample.kind) for qa in sample.qas}) if sample.kind in SPLIT_KINDS else []
         if not kinds:
             out.append(sample)
             continue
         for kind in kinds:
             qas = tuple(qa for qa in sample.qas if getattr(qa, "kind", sample.kind) == kind)
-            out.append(DocSample(sample.document, qas, f"wiki_{kind}"))
+            out.append(DocSample(sample.document, qas, f"{sample.kind}_{kind}"))
     return out
 
 
@@ -495,11 +499,11 @@ def real_stream(
     mix: dict[str, float],
     count_tokens: Callable[[str], int],
     tokens: tuple[int, int],
-    fallback: Callable[[random.Random, str], DocSample],
+    fallback: Callable[[random.Random, str, int], DocSample],
 ) -> Iterator[DocSample]:
     """An endless, reproducible stream of ``wiki`` and ``needle_prose`` samples of ``tokens``
-    (log-uniform) and, for any other kind of ``mix``, ``fallback(rng, kind)`` (the generated
-    needles and facts)."""
+    (log-uniform) and, for any other kind of ``mix``, ``fallback(rng, kind, n_tokens)`` (the
+    generated needles and facts, the swapped-answer documents)."""
     if any(w < 0 for w in mix.values()) or sum(mix.values()) <= 0:
         raise ValueError(f"mix weights must be >= 0 with a positive sum, got {mix}")
     rng = random.Random(seed)
@@ -513,4 +517,4 @@ def real_stream(
         elif kind == "needle_prose":
             yield prose_needle_sample(rng, split, n, count_tokens)
         else:
-            yield fallback(rng, kind)
+            yield fallback(rng, kind, n)

@@ -39,7 +39,7 @@ from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, chunk_adapters, 
 from lora_memory.hypernets.fast_weight import FastWeightConfig
 from lora_memory.hypernets.perceiver import PerceiverConfig
 from lora_memory.training import loop
-from lora_memory.data import realtext
+from lora_memory.data import realtext, swapped_spans
 from lora_memory.data.context_conflicts import KIND, conflict_sample
 from lora_memory.data.synthetic import (
     QA,
@@ -107,6 +107,9 @@ class Doc2LoRATrainConfig(TrainConfig):
             (`data.context_conflicts`): human questions the backbone cannot answer from memory.
         bigbench_sdist: the bigbench 1.0.0 source distribution (.tar.gz) or the task's
             ``task.json``, which ``conflict_weight`` reads.
+        swap_weight: share of Wikipedia documents whose answers were swapped for spans no prior
+            knowledge supplies, some code-shaped (`data.swapped_spans`): the local stand-in for
+            ``conflict_weight``, whose source left PyPI.
         answer_lead: the reply learnt for a real-prose question is the document's words just
             before the answer, then the answer (`realtext.LabelledQA.lead`), not the bare answer:
             a fast-weight row fires where the state resembles the document's where it was stored,
@@ -145,6 +148,7 @@ class Doc2LoRATrainConfig(TrainConfig):
     save_every: int = 25
     conflict_weight: float = 0.0
     bigbench_sdist: str = ""
+    swap_weight: float = 0.0
     answer_lead: bool = False
 
     def __post_init__(self) -> None:
@@ -267,12 +271,12 @@ def heldout_samples(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[Doc
     document in its prompt (`answerable_in_context`: what an adapter can hope to recover) and at
     most ``eval_samples // 2`` samples of each kind, so no kind drowns the others."""
     stream = _stream(backbone, config, config.seed + 10_000, "heldout")
-    if not (config.wiki_weight or config.prose_needle_weight or config.conflict_weight):
+    if not (config.wiki_weight or config.prose_needle_weight or config.conflict_weight or config.swap_weight):
         return list(itertools.islice(stream, config.eval_samples))
     from lora_memory.evaluation.qa import answerable_in_context
 
     pool = realtext.by_question_kind(list(itertools.islice(stream, 4 * config.eval_samples)))
-    judged = lambda s: s.kind.startswith("wiki_") or s.kind == KIND  # noqa: E731
+    judged = lambda s: s.kind.startswith(("wiki_", "swap_")) or s.kind == KIND  # noqa: E731
     answerable = answerable_in_context(backbone, [s for s in pool if judged(s)])
     per_kind: dict[str, list[DocSample]] = {}
     for sample in answerable + [s for s in pool if not judged(s)]:
@@ -295,17 +299,21 @@ def cached_heldout(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[DocS
 
 def _stream(backbone: Backbone, config: Doc2LoRATrainConfig, seed: int, split: str) -> Iterator[DocSample]:
     """The recipe's sample mix: real prose (`data.realtext`), swapped-answer Natural Questions
-    passages (`data.context_conflicts`) and the generated needles and facts."""
+    passages (`data.context_conflicts`), Wikipedia with swapped answers (`data.swapped_spans`) and
+    the generated needles and facts."""
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731
     generated = {"needle": config.needle_weight, "facts": config.facts_weight}
-    real = {"wiki": config.wiki_weight, "needle_prose": config.prose_needle_weight, KIND: config.conflict_weight}
+    real = {"wiki": config.wiki_weight, "needle_prose": config.prose_needle_weight, KIND: config.conflict_weight,
+            swapped_spans.KIND: config.swap_weight}
     if not any(real.values()):  # the session-2..9 recipe, unchanged
         return sample_stream(seed, split, generated, count, (config.haystack_min, config.haystack_max),
                              config.fact_entities)
 
-    def draw(rng: random.Random, kind: str) -> DocSample:
+    def draw(rng: random.Random, kind: str, tokens: int) -> DocSample:
         if kind == KIND:
             return conflict_sample(rng, config.bigbench_sdist, split)
+        if kind == swapped_spans.KIND:
+            return swapped_spans.swapped_sample(rng, split, tokens, count)
         if kind == "needle":
             return needle_sample(rng, split, rng.randint(config.haystack_min, config.haystack_max), count)
         if config.fact_entities > 1:
