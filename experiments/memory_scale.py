@@ -40,7 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lora_memory import Backbone, ParametricMemory
-from lora_memory.data.realtext import Article, _sentences, cloze_question, wiki_articles
+from lora_memory.data.realtext import Article, cloze_question, split_sentences, wiki_articles
 from lora_memory.hypernets.checkpoint import load_default
 from lora_memory.segments import split_segments
 from lora_memory.store import Segment
@@ -93,7 +93,7 @@ def routing_only(backbone: Backbone, articles: list, sizes: list[int], questions
                 store.put_segments(article.title, article.text, [Segment(t, 1, adapter) for t in texts],
                                    identity=backbone.identity, tokens=1, precision=memory.precision)
             write_s = time.perf_counter() - start
-            asked = [rng.choice(_sentences(a.text)) for a in rng.sample(articles[:size], min(size, questions))]
+            asked = [rng.choice(split_sentences(a.text)) for a in rng.sample(articles[:size], min(size, questions))]
             start = time.perf_counter()
             memory.route_segments(asked[0])
             first = time.perf_counter() - start
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                tokens=len(backbone.tokenize(article.text)), precision=memory.precision)
         asked = []
         for article in rng.sample(articles, len(articles)):
-            sentence = rng.choice(_sentences(article.text))
+            sentence = rng.choice(split_sentences(article.text))
             if qa := cloze_question(rng, "heldout", sentence):
                 asked.append((article.title, qa))
             if len(asked) == args.questions:

@@ -113,7 +113,7 @@ def wiki_articles(split: str) -> tuple[Article, ...]:
     articles = []
     for title, row in rows.items():
         text = " ".join(str(row.get("extract", "")).split())
-        if title_split(title) == split and len(_sentences(text)) >= 2:
+        if title_split(title) == split and len(split_sentences(text)) >= 2:
             articles.append(Article(title, text, str(row.get("topic") or "misc")))
     return tuple(articles)
 
@@ -128,7 +128,7 @@ def _by_topic(split: str) -> dict[str, list[Article]]:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 
 
-def _sentences(text: str) -> list[str]:
+def split_sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(text) if s]
 
 
@@ -139,7 +139,7 @@ def prose_snippets(rng: random.Random, split: str, n: int, max_words: int = 40) 
     articles = wiki_articles(split)
     out = []
     for _ in range(n):
-        sentences = _sentences(rng.choice(articles).text)
+        sentences = split_sentences(rng.choice(articles).text)
         words = sentences[0].split()
         for sentence in sentences[1:]:
             if len(words) + len(sentence.split()) > max_words:
@@ -311,7 +311,7 @@ def wh_questions(rng: random.Random, split: str, article: Article) -> list[Label
             lead = lead_before(m.string[: m.start(group)])
             out.append(LabelledQA(text[0].upper() + text[1:], answer.strip(" ,."), "wh", lead=lead))
 
-    for sentence in _sentences(article.text):
+    for sentence in split_sentences(article.text):
         if not _about(sentence, name):
             continue
         if m := _YEAR.search(sentence):
@@ -365,7 +365,7 @@ def wiki_sample(
         rng.shuffle(wh)
         cloze = []
         for article in rng.sample(articles, len(articles)):
-            sentences = _sentences(article.text)
+            sentences = split_sentences(article.text)
             for sentence in rng.sample(sentences, min(2, len(sentences))):
                 if qa := cloze_question(rng, split, sentence):
                     cloze.append(qa)
@@ -389,7 +389,7 @@ def _prose(
     article by article until they reach ``tokens``, then cut back to whole sentences."""
     sentences: list[str] = []
     while count_tokens(" ".join(sentences)) < tokens:
-        grown = [s for a in _articles_until(rng, split, tokens, count_tokens) for s in _sentences(a.text)]
+        grown = [s for a in _articles_until(rng, split, tokens, count_tokens) for s in split_sentences(a.text)]
         sentences += [s for s in grown if not any(x in s for x in avoid)]
     while len(sentences) > 1 and count_tokens(" ".join(sentences[:-1])) >= tokens:
         sentences.pop()

@@ -38,7 +38,7 @@ from lora_memory.hypernets.checkpoint import fresh
 from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, chunk_adapters, internalize
 from lora_memory.hypernets.fast_weight import FastWeightConfig
 from lora_memory.hypernets.perceiver import PerceiverConfig
-from lora_memory.training import loop
+from lora_memory.training import loop, written_questions
 from lora_memory.data import realtext, swapped_spans
 from lora_memory.data.context_conflicts import KIND, conflict_sample
 from lora_memory.data.synthetic import (
@@ -110,6 +110,11 @@ class Doc2LoRATrainConfig(TrainConfig):
         swap_weight: share of Wikipedia documents whose answers were swapped for spans no prior
             knowledge supplies, some code-shaped (`data.swapped_spans`): the local stand-in for
             ``conflict_weight``, whose source left PyPI.
+        written_weight: share of Wikipedia documents with questions the backbone wrote itself
+            (`training.written_questions`: paraphrased, answerable only from the document), drawn
+            from a pool written once into the run directory (``written-<split>.json``).
+        written_documents: documents the training pool's questions are written for (the held-out
+            pool gets a quarter as many).
         answer_lead: the reply learnt for a real-prose question is the document's words just
             before the answer, then the answer (`realtext.LabelledQA.lead`), not the bare answer:
             a fast-weight row fires where the state resembles the document's where it was stored,
@@ -149,6 +154,8 @@ class Doc2LoRATrainConfig(TrainConfig):
     conflict_weight: float = 0.0
     bigbench_sdist: str = ""
     swap_weight: float = 0.0
+    written_weight: float = 0.0
+    written_documents: int = 400
     answer_lead: bool = False
 
     def __post_init__(self) -> None:
@@ -269,10 +276,18 @@ def heldout_samples(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[Doc
     Real-prose runs draw ``4 * eval_samples`` documents, split them per question kind (so each
     kind's accuracy is logged), keep only the real-prose questions the backbone answers with the
     document in its prompt (`answerable_in_context`: what an adapter can hope to recover) and at
-    most ``eval_samples // 2`` samples of each kind, so no kind drowns the others."""
+    most ``eval_samples // 2`` samples of each kind, so no kind drowns the others. Written
+    questions come from the held-out pool itself (its documents are distinct and already
+    filtered, where drawing from it would repeat them)."""
+    cap = max(1, config.eval_samples // 2)
+    written = written_pool(backbone, config, "heldout")[:cap] if config.written_weight else []
+    config = dataclasses.replace(config, written_weight=0.0)
+    if not (config.wiki_weight or config.prose_needle_weight or config.conflict_weight or config.swap_weight
+            or config.needle_weight or config.facts_weight):
+        return written
     stream = _stream(backbone, config, config.seed + 10_000, "heldout")
     if not (config.wiki_weight or config.prose_needle_weight or config.conflict_weight or config.swap_weight):
-        return list(itertools.islice(stream, config.eval_samples))
+        return list(itertools.islice(stream, config.eval_samples)) + written
     from lora_memory.evaluation.qa import answerable_in_context
 
     pool = realtext.by_question_kind(list(itertools.islice(stream, 4 * config.eval_samples)))
@@ -281,7 +296,7 @@ def heldout_samples(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[Doc
     per_kind: dict[str, list[DocSample]] = {}
     for sample in answerable + [s for s in pool if not judged(s)]:
         per_kind.setdefault(sample.kind, []).append(sample)
-    return [s for kind in sorted(per_kind) for s in per_kind[kind][: max(1, config.eval_samples // 2)]]
+    return [s for kind in sorted(per_kind) for s in per_kind[kind][:cap]] + written
 
 
 def cached_heldout(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[DocSample]:
@@ -297,6 +312,23 @@ def cached_heldout(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[DocS
     return samples
 
 
+_POOLS: dict[Path, list[DocSample]] = {}
+
+
+def written_pool(backbone: Backbone, config: Doc2LoRATrainConfig, split: str) -> list[DocSample]:
+    """The run's pool of backbone-written questions for ``split``, written on first use (with a
+    progress bar) and read once per process."""
+    path = Path(config.run_dir) / f"written-{split}.json"
+    if path not in _POOLS:
+        train = split == "train"
+        documents = config.written_documents if train else max(1, config.written_documents // 4)
+        build = lambda: written_questions.build_pool(  # noqa: E731
+            backbone, split, documents, config.seed + (0 if train else 10_000),
+            (config.doc_tokens_min, config.doc_tokens_max), lambda s: len(backbone.tokenize(s)))
+        _POOLS[path] = written_questions.cached_pool(path, build)
+    return _POOLS[path]
+
+
 def _stream(backbone: Backbone, config: Doc2LoRATrainConfig, seed: int, split: str) -> Iterator[DocSample]:
     """The recipe's sample mix: real prose (`data.realtext`), swapped-answer Natural Questions
     passages (`data.context_conflicts`), Wikipedia with swapped answers (`data.swapped_spans`) and
@@ -304,7 +336,7 @@ def _stream(backbone: Backbone, config: Doc2LoRATrainConfig, seed: int, split: s
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731
     generated = {"needle": config.needle_weight, "facts": config.facts_weight}
     real = {"wiki": config.wiki_weight, "needle_prose": config.prose_needle_weight, KIND: config.conflict_weight,
-            swapped_spans.KIND: config.swap_weight}
+            swapped_spans.KIND: config.swap_weight, written_questions.KIND: config.written_weight}
     if not any(real.values()):  # the session-2..9 recipe, unchanged
         return sample_stream(seed, split, generated, count, (config.haystack_min, config.haystack_max),
                              config.fact_entities)
@@ -314,6 +346,8 @@ def _stream(backbone: Backbone, config: Doc2LoRATrainConfig, seed: int, split: s
             return conflict_sample(rng, config.bigbench_sdist, split)
         if kind == swapped_spans.KIND:
             return swapped_spans.swapped_sample(rng, split, tokens, count)
+        if kind == written_questions.KIND:
+            return rng.choice(written_pool(backbone, config, split))
         if kind == "needle":
             return needle_sample(rng, split, rng.randint(config.haystack_min, config.haystack_max), count)
         if config.fact_entities > 1:
