@@ -5,7 +5,8 @@ import pytest
 from lora_memory.data.realtext import LabelledQA
 from lora_memory.data.synthetic import DocSample
 from lora_memory.training import written_questions
-from lora_memory.training.written_questions import KIND, cached_pool, pool_from_json, pool_to_json, usable
+from lora_memory.data.synthetic import samples_to_json
+from lora_memory.training.written_questions import KIND, cached_pool, pool_from_json, usable
 
 DOC = "Brunel Tower is a lighthouse in Lisbon. It was built in 1881 by Marta Sousa. It stands 42 metres tall."
 
@@ -53,7 +54,7 @@ def test_the_pool_is_written_once_and_read_back_with_its_leads(tmp_path):
     pool = [DocSample(DOC, (LabelledQA("Which year saw it finished?", "1881", KIND, lead="It was built in"),), KIND)]
     assert cached_pool(path, lambda: calls.append(1) or pool) == pool
     assert cached_pool(path, lambda: calls.append(1) or []) == pool and calls == [1]  # not rebuilt
-    assert pool_from_json(pool_to_json(pool))[0].qas[0].lead == "It was built in"
+    assert pool_from_json(samples_to_json(pool))[0].qas[0].lead == "It was built in"
     with pytest.raises(ValueError, match="no written question"):
         cached_pool(tmp_path / "empty.json", list)
     assert not (tmp_path / "empty.json").exists()
@@ -64,7 +65,7 @@ def test_training_draws_written_documents_from_the_run_pool(backbone, tmp_path):
 
     pool = [DocSample(f"{DOC} Number {i}.", (LabelledQA(f"Question {i} about the tower?", "1881", KIND,
                                                         lead="It was built in"),), KIND) for i in range(3)]
-    (tmp_path / "written-train.json").write_text(pool_to_json(pool))
+    (tmp_path / "written-train.json").write_text(samples_to_json(pool))
     config = Doc2LoRATrainConfig(run_dir=str(tmp_path), written_weight=1.0, needle_weight=1.0, facts_weight=0.0,
                                  doc_tokens_min=32, doc_tokens_max=64)
     drawn = [s for s, _ in zip(_stream(backbone, config, 0, "train"), range(40))]
@@ -78,7 +79,7 @@ def test_the_heldout_set_takes_written_questions_from_the_heldout_pool_without_r
     from lora_memory.training.doc2lora import Doc2LoRATrainConfig, heldout_samples
 
     pool = [DocSample(f"{DOC} Number {i}.", (LabelledQA(f"Question {i}?", "1881", KIND),), KIND) for i in range(30)]
-    (tmp_path / "written-heldout.json").write_text(pool_to_json(pool))
+    (tmp_path / "written-heldout.json").write_text(samples_to_json(pool))
     only = Doc2LoRATrainConfig(run_dir=str(tmp_path), written_weight=1.0, needle_weight=0.0, facts_weight=0.0,
                                eval_samples=40)
     assert [s.document for s in heldout_samples(backbone, only)] == [s.document for s in pool[:20]]

@@ -44,15 +44,19 @@ class DocSample:
 
 
 def samples_to_json(samples: Sequence[DocSample]) -> str:
-    """Samples as JSON text (questions lose any subclass: a sample's ``kind`` names them)."""
+    """Samples as JSON text (questions lose any subclass: a sample's ``kind`` names them; a
+    question's ``lead``, where it has one, is kept for `samples_from_json`'s ``make_qa``)."""
     return json.dumps([{"document": s.document, "kind": s.kind,
-                        "qas": [{"question": qa.question, "answer": qa.answer} for qa in s.qas]} for s in samples])
+                        "qas": [{"question": qa.question, "answer": qa.answer}
+                                | ({"lead": qa.lead} if getattr(qa, "lead", "") else {}) for qa in s.qas]}
+                       for s in samples])
 
 
-def samples_from_json(text: str) -> list[DocSample]:
-    """The samples `samples_to_json` wrote."""
-    return [DocSample(r["document"], tuple(QA(q["question"], q["answer"]) for q in r["qas"]), r["kind"])
-            for r in json.loads(text)]
+def samples_from_json(text: str, make_qa: Callable[[dict], QA] | None = None) -> list[DocSample]:
+    """The samples `samples_to_json` wrote; ``make_qa`` rebuilds a question from its record
+    (default: a plain `QA`)."""
+    make = make_qa or (lambda q: QA(q["question"], q["answer"]))
+    return [DocSample(r["document"], tuple(make(q) for q in r["qas"]), r["kind"]) for r in json.loads(text)]
 
 
 def _check_split(split: str) -> None:

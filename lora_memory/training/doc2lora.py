@@ -282,11 +282,11 @@ def heldout_samples(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[Doc
     cap = max(1, config.eval_samples // 2)
     written = written_pool(backbone, config, "heldout")[:cap] if config.written_weight else []
     config = dataclasses.replace(config, written_weight=0.0)
-    if not (config.wiki_weight or config.prose_needle_weight or config.conflict_weight or config.swap_weight
-            or config.needle_weight or config.facts_weight):
+    real = config.wiki_weight or config.prose_needle_weight or config.conflict_weight or config.swap_weight
+    if not (real or config.needle_weight or config.facts_weight):
         return written
     stream = _stream(backbone, config, config.seed + 10_000, "heldout")
-    if not (config.wiki_weight or config.prose_needle_weight or config.conflict_weight or config.swap_weight):
+    if not real:
         return list(itertools.islice(stream, config.eval_samples)) + written
     from lora_memory.evaluation.qa import answerable_in_context
 

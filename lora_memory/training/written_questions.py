@@ -11,7 +11,6 @@ questions are written once into a pool file (`cached_pool`) that training draws 
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -23,7 +22,7 @@ from tqdm.auto import tqdm
 from lora_memory.backbone import Backbone
 from lora_memory.data import realtext
 from lora_memory.data.realtext import LabelledQA
-from lora_memory.data.synthetic import DocSample
+from lora_memory.data.synthetic import DocSample, samples_from_json, samples_to_json
 from lora_memory.evaluation.qa import answer_samples, answerable_in_context
 from lora_memory.files import write_atomic
 from lora_memory.generation import generate
@@ -101,17 +100,9 @@ def build_pool(
     return write_questions(backbone, drawn, progress=progress)
 
 
-def pool_to_json(samples: Sequence[DocSample]) -> str:
-    """The pool as JSON text, each question with its kind and lead."""
-    return json.dumps([{"document": s.document, "kind": s.kind,
-                        "qas": [{"question": qa.question, "answer": qa.answer, "lead": getattr(qa, "lead", "")}
-                                for qa in s.qas]} for s in samples])
-
-
 def pool_from_json(text: str) -> list[DocSample]:
-    """The pool `pool_to_json` wrote."""
-    return [DocSample(r["document"], tuple(LabelledQA(q["question"], q["answer"], KIND, lead=q["lead"])
-                                           for q in r["qas"]), r["kind"]) for r in json.loads(text)]
+    """The pool `samples_to_json` wrote, each question with its kind and lead."""
+    return samples_from_json(text, lambda q: LabelledQA(q["question"], q["answer"], KIND, lead=q.get("lead", "")))
 
 
 def cached_pool(path: Path, build: Callable[[], list[DocSample]]) -> list[DocSample]:
@@ -123,5 +114,5 @@ def cached_pool(path: Path, build: Callable[[], list[DocSample]]) -> list[DocSam
         if not samples:
             raise ValueError(f"no written question survived the filters; nothing written to {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, pool_to_json(samples).encode())
+        write_atomic(path, samples_to_json(samples).encode())
     return pool_from_json(path.read_text())
