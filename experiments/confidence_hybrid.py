@@ -23,13 +23,13 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
+from experiments._network import add_network_arguments, load_network
 from lora_memory.backbone import Backbone
 from lora_memory.data.real_documents import real_documents
 from lora_memory.evaluation import plots
 from lora_memory.evaluation.confidence_eval import memory_records, summarize_confidence
 from lora_memory.evaluation.doc2lora_eval import fact_documents
 from lora_memory.evaluation.real_docs_eval import RAG_PASSAGE_TOKENS
-from lora_memory.hypernets.checkpoint import load_default
 from lora_memory.passages import PASSAGE_TOKENS
 
 SECTIONS = ("Confidence and hybrid answers",)  # the BENCHMARKS.md section this reproduces
@@ -56,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--figure", default="", help="PNG of accuracy against prompt tokens")
     parser.add_argument("--resummarize", action="store_true",
                         help="score the records already in --out again instead of asking anything")
+    add_network_arguments(parser)
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.resummarize:
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _report({name: (summarize_confidence(r["records"]), r["records"]) for name, r in saved.items()}, args.figure)
         return
     backbone = Backbone.load(None)
-    net = load_default("doc2lora", backbone)
+    net = load_network(args, backbone)
     documents = {"facts": lambda: fact_documents(random.Random(args.seed), args.facts), "real": real_documents}
     out.mkdir(parents=True, exist_ok=True)
     results = {}

@@ -27,10 +27,10 @@ from collections.abc import Sequence
 
 import torch
 
+from experiments._network import add_network_arguments, load_network
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation.doc2lora_eval import fact_documents, niah_samples
 from lora_memory.evaluation.qa import answer_samples, summarize
-from lora_memory.hypernets.checkpoint import load_checkpoint, load_default
 from lora_memory.hypernets.doc2lora import internalize
 
 SECTIONS = ("Chunk size", "Surprise rows", "Several entities per document")  # the BENCHMARKS.md sections this reproduces
@@ -45,20 +45,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--depths", type=int, default=10)
     parser.add_argument("--blind", action="store_true", help="cut anywhere, not between sentences")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every adapter's B @ A by this")
-    parser.add_argument("--checkpoint", default="", help="a Doc-to-LoRA checkpoint (default: the shipped one)")
     parser.add_argument("--show", action="store_true", help="print every fact answer beside its gold answer")
     parser.add_argument("--niah-seed", type=int, default=1234, help="seeds the needles (1234: the evaluation's)")
-    parser.add_argument("--surprise-rows", type=int, default=None, help="override the checkpoint's rows per chunk")
-    parser.add_argument("--surprise-nats", type=float, default=None, help="override the checkpoint's threshold")
     parser.add_argument("--entities", type=int, default=1, help="fact documents run together into one")
     parser.add_argument("--method", default="doc2lora", choices=("doc2lora", "in_context", "no_context"))
+    add_network_arguments(parser)
     args = parser.parse_args(argv)
     backbone = Backbone.load(None)
     if args.blind:
         backbone.sentence_breaks = frozenset()  # the cached property, replaced: no preferred cuts
-    net = load_checkpoint(args.checkpoint, backbone, kind="doc2lora") if args.checkpoint else load_default("doc2lora", backbone)
-    overrides = {"surprise_rows": args.surprise_rows, "surprise_nats": args.surprise_nats}
-    net.config = dataclasses.replace(net.config, **{k: v for k, v in overrides.items() if v is not None})
+    net = load_network(args, backbone)
     rng = random.Random(args.seed)
     facts = fact_documents(rng, args.facts, args.entities)
     grid = niah_samples(backbone, [int(n) for n in args.niah.split(",") if n], args.depths, args.niah_seed)

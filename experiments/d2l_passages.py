@@ -15,15 +15,14 @@ question likelihood"):
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import random
 from collections.abc import Sequence
 
+from experiments._network import add_network_arguments, load_network
 from lora_memory.backbone import Backbone
 from lora_memory.evaluation.doc2lora_eval import fact_documents
 from lora_memory.evaluation.qa import answer_from_memory, answer_samples, summarize
-from lora_memory.hypernets.checkpoint import load_checkpoint, load_default
 from lora_memory.passages import PASSAGE_TOKENS
 
 SECTIONS = ("Passages", "Routing passages by question likelihood")  # the BENCHMARKS.md sections this reproduces
@@ -38,15 +37,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="longest passage; 0 = the whole document, one adapter")
     parser.add_argument("--top-k", type=int, default=1, help="stored pieces each question runs with")
     parser.add_argument("--no-rerank", action="store_true", help="route by embeddings alone")
-    parser.add_argument("--surprise-rows", type=int, default=None, help="override the checkpoint's rows per chunk")
-    parser.add_argument("--surprise-nats", type=float, default=None, help="override the checkpoint's threshold")
-    parser.add_argument("--checkpoint", default="", help="a Doc-to-LoRA checkpoint (default: the shipped one)")
+    add_network_arguments(parser)
     args = parser.parse_args(argv)
     backbone = Backbone.load(None)
-    net = load_checkpoint(args.checkpoint, backbone, kind="doc2lora") if args.checkpoint else None
-    net = net or load_default("doc2lora", backbone)
-    overrides = {"surprise_rows": args.surprise_rows, "surprise_nats": args.surprise_nats}
-    net.config = dataclasses.replace(net.config, **{k: v for k, v in overrides.items() if v is not None})
+    net = load_network(args, backbone)
     facts = fact_documents(random.Random(args.seed), args.facts, args.entities)
     if args.passage_tokens:
         records = answer_from_memory(backbone, net, facts, segment_tokens=args.passage_tokens, top_k=args.top_k,

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 
 import torch
 
+from experiments._network import add_network_arguments, load_network
 from lora_memory.backbone import Backbone
 from lora_memory.chunking import chunk_token_ids
 from lora_memory.evaluation.doc2lora_eval import fact_documents
-from lora_memory.hypernets.checkpoint import load_checkpoint, load_default
 from lora_memory.hypernets.chunk_policy import spread_chunk_tokens
 from lora_memory.hypernets.doc2lora import encode_chunks
 from lora_memory.training.routing import answer_rows
@@ -70,11 +70,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--facts", type=int, default=20, help="held-out fact documents")
     parser.add_argument("--entities", type=int, default=4, help="fact documents run together into one")
     parser.add_argument("--seed", type=int, default=5150)
-    parser.add_argument("--checkpoint", default="", help="a Doc-to-LoRA checkpoint (default: the shipped one)")
+    add_network_arguments(parser)
     args = parser.parse_args(argv)
     backbone = Backbone.load(None)
-    net = load_checkpoint(args.checkpoint, backbone, kind="doc2lora") if args.checkpoint else None
-    net = net or load_default("doc2lora", backbone)
+    net = load_network(args, backbone)
     records = []
     with torch.no_grad():
         for doc in fact_documents(random.Random(args.seed), args.facts, args.entities):

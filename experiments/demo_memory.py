@@ -18,10 +18,10 @@ import json
 from collections.abc import Sequence
 from importlib import resources
 
+from experiments._network import add_network_arguments, load_network
 from lora_memory.backbone import Backbone
 from lora_memory.data.synthetic import QA, DocSample
 from lora_memory.evaluation.qa import answer_from_memory
-from lora_memory.hypernets.checkpoint import load_default
 
 SECTIONS = ("Documents as segments",)  # the BENCHMARKS.md sections this reproduces
 
@@ -39,9 +39,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--settings", default="128:none,128:0.25,24:none",
                         help="comma-separated segment_tokens:storage_budget pairs ('none' keeps every row)")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="as `lora-memory demo` answers")
+    add_network_arguments(parser)
     args = parser.parse_args(argv)
     backbone = Backbone.load(None)
-    net = load_default("doc2lora", backbone)
+    net = load_network(args, backbone)
     sample = demo_sample()
     for setting in args.settings.split(","):
         tokens, budget = setting.split(":")

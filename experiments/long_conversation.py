@@ -26,13 +26,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from experiments._network import add_network_arguments, load_network
 from lora_memory.backbone import Backbone
 from lora_memory.conversation import ConversationMemory
 from lora_memory.data.conversations import long_conversation
 from lora_memory.evaluation import plots
 from lora_memory.evaluation.qa import exact_match
 from lora_memory.generation import generate
-from lora_memory.hypernets.checkpoint import load_default
 from lora_memory.memory import ParametricMemory
 
 SECTIONS = ("Long conversations",)  # the BENCHMARKS.md section this reproduces
@@ -48,10 +48,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threshold", type=float, default=0.5, help="the hybrid's text_fallback")
     parser.add_argument("--seed", type=int, default=2424)
     parser.add_argument("--figure", default="", help="PNG of recall and prompt tokens against turns")
+    add_network_arguments(parser)
     args = parser.parse_args(argv)
     checkpoints = sorted(int(n) for n in args.turns.split(",") if n)
     backbone = Backbone.load(None)
-    net = load_default("doc2lora", backbone)
+    net = load_network(args, backbone)
     rows = []
     for c in range(args.conversations):
         conversation = long_conversation(random.Random(args.seed + c), checkpoints[-1], args.facts)

@@ -23,11 +23,11 @@ from collections.abc import Sequence
 
 from tqdm.auto import tqdm
 
+from experiments._network import add_network_arguments, load_network
 from lora_memory.backbone import Backbone
 from lora_memory.data.realtext import prose_needle_sample
 from lora_memory.evaluation.doc2lora_eval import fact_documents
 from lora_memory.evaluation.qa import answer_from_memory
-from lora_memory.hypernets.checkpoint import load_default
 
 SECTIONS = ("Documents as segments",)  # the BENCHMARKS.md sections this reproduces
 
@@ -46,10 +46,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--precisions", default="int8", help="comma-separated stored precisions to compare")
     parser.add_argument("--budget", default="0.25", help="storage budget (fraction of the KV cache) or 'none'")
     parser.add_argument("--seed", type=int, default=5150)
+    add_network_arguments(parser)
     args = parser.parse_args(argv)
     budget = None if args.budget == "none" else float(args.budget)
     backbone = Backbone.load(None)
-    net = load_default("doc2lora", backbone)
+    net = load_network(args, backbone)
     rng = random.Random(args.seed)
     facts = fact_documents(rng, args.facts, args.entities)
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731

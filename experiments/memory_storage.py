@@ -22,10 +22,10 @@ from importlib import resources
 
 from tqdm.auto import tqdm
 
+from experiments._network import add_network_arguments, load_network
 from lora_memory.adapter_io import PRECISIONS, stored_nbytes
 from lora_memory.backbone import Backbone
 from lora_memory.data.realtext import wiki_sample
-from lora_memory.hypernets.checkpoint import load_default
 from lora_memory.hypernets.doc2lora import internalize, internalize_segments
 from lora_memory.segments import SEGMENT_TOKENS, STORAGE_BUDGET, row_budget, row_bytes, split_segments
 
@@ -39,9 +39,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--segment-tokens", type=int, default=SEGMENT_TOKENS)
     parser.add_argument("--top-k", type=int, default=1, help="segments one question runs with")
     parser.add_argument("--seed", type=int, default=21)
+    add_network_arguments(parser)
     args = parser.parse_args(argv)
     backbone = Backbone.load(None)
-    net = load_default("doc2lora", backbone)
+    net = load_network(args, backbone)
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731
     rng = random.Random(args.seed)
     demo = (resources.files("lora_memory") / "data" / "example.md").read_text(encoding="utf-8")
