@@ -173,7 +173,7 @@ _RARE = re.compile(r"(?<=\s)[a-z][a-z-]{8,}(?=[\s,;.])")
 _WINDOW_WORDS = 24
 
 
-def _spans(rng: random.Random, sentence: str) -> list[tuple[int, int]]:
+def prose_spans(rng: random.Random, sentence: str) -> list[tuple[int, int]]:
     """Candidate blanks, numbers and names (shuffled) before rare words (shuffled): a blanked
     "relatively" can be guessed from the sentence, a blanked year cannot."""
     def found(*patterns: re.Pattern) -> list[tuple[int, int]]:
@@ -183,12 +183,15 @@ def _spans(rng: random.Random, sentence: str) -> list[tuple[int, int]]:
     return found(_NUMBER, _NAME) + found(_RARE)
 
 
-def cloze_question(rng: random.Random, split: str, sentence: str) -> LabelledQA | None:
+def cloze_question(
+    rng: random.Random, split: str, sentence: str,
+    spans: Callable[[random.Random, str], list[tuple[int, int]]] = prose_spans,
+) -> LabelledQA | None:
     """One span of ``sentence`` blanked and asked as a question, or None when it has no span.
 
-    Only spans the rest of the quoted window does not repeat qualify, and a long sentence is cut to
-    a window of words around the blank."""
-    for a, b in _spans(rng, sentence):
+    ``spans`` lists the candidate blanks in order of preference. Only spans the rest of the quoted
+    window does not repeat qualify, and a long sentence is cut to a window of words around the blank."""
+    for a, b in spans(rng, sentence):
         answer = sentence[a:b]
         half = _WINDOW_WORDS // 2
         before, after = sentence[:a], sentence[b:]

@@ -39,7 +39,7 @@ from lora_memory.hypernets.doc2lora import DocToLoRA, assemble, chunk_adapters, 
 from lora_memory.hypernets.fast_weight import FastWeightConfig
 from lora_memory.hypernets.perceiver import PerceiverConfig
 from lora_memory.training import loop, written_questions
-from lora_memory.data import realtext, swapped_spans
+from lora_memory.data import docstrings, realtext, swapped_spans
 from lora_memory.data.context_conflicts import KIND, conflict_sample
 from lora_memory.data.synthetic import (
     QA,
@@ -110,6 +110,9 @@ class Doc2LoRATrainConfig(TrainConfig):
         swap_weight: share of Wikipedia documents whose answers were swapped for spans no prior
             knowledge supplies, some code-shaped (`data.swapped_spans`): the local stand-in for
             ``conflict_weight``, whose source left PyPI.
+        docstring_weight: share of standard-library docstrings run together with cloze questions
+            on their code-shaped spans (`data.docstrings`): real technical text whose answers are
+            flags and identifiers, a kind the real-document judge does not have.
         written_weight: share of Wikipedia documents with questions the backbone wrote itself
             (`training.written_questions`: paraphrased, answerable only from the document), drawn
             from a pool written once into the run directory (``written-<split>.json``).
@@ -154,6 +157,7 @@ class Doc2LoRATrainConfig(TrainConfig):
     conflict_weight: float = 0.0
     bigbench_sdist: str = ""
     swap_weight: float = 0.0
+    docstring_weight: float = 0.0
     written_weight: float = 0.0
     written_documents: int = 400
     answer_lead: bool = False
@@ -282,7 +286,8 @@ def heldout_samples(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[Doc
     cap = max(1, config.eval_samples // 2)
     written = written_pool(backbone, config, "heldout")[:cap] if config.written_weight else []
     config = dataclasses.replace(config, written_weight=0.0)
-    real = config.wiki_weight or config.prose_needle_weight or config.conflict_weight or config.swap_weight
+    real = (config.wiki_weight or config.prose_needle_weight or config.conflict_weight or config.swap_weight
+            or config.docstring_weight)
     if not (real or config.needle_weight or config.facts_weight):
         return written
     stream = _stream(backbone, config, config.seed + 10_000, "heldout")
@@ -291,7 +296,7 @@ def heldout_samples(backbone: Backbone, config: Doc2LoRATrainConfig) -> list[Doc
     from lora_memory.evaluation.qa import answerable_in_context
 
     pool = realtext.by_question_kind(list(itertools.islice(stream, 4 * config.eval_samples)))
-    judged = lambda s: s.kind.startswith(("wiki_", "swap_")) or s.kind == KIND  # noqa: E731
+    judged = lambda s: s.kind.startswith(("wiki_", "swap_", "docstring_")) or s.kind == KIND  # noqa: E731
     answerable = answerable_in_context(backbone, [s for s in pool if judged(s)])
     per_kind: dict[str, list[DocSample]] = {}
     for sample in answerable + [s for s in pool if not judged(s)]:
@@ -331,12 +336,14 @@ def written_pool(backbone: Backbone, config: Doc2LoRATrainConfig, split: str) ->
 
 def _stream(backbone: Backbone, config: Doc2LoRATrainConfig, seed: int, split: str) -> Iterator[DocSample]:
     """The recipe's sample mix: real prose (`data.realtext`), swapped-answer Natural Questions
-    passages (`data.context_conflicts`), Wikipedia with swapped answers (`data.swapped_spans`) and
+    passages (`data.context_conflicts`), Wikipedia with swapped answers (`data.swapped_spans`),
+    standard-library docstrings (`data.docstrings`) and
     the generated needles and facts."""
     count = lambda s: len(backbone.tokenize(s))  # noqa: E731
     generated = {"needle": config.needle_weight, "facts": config.facts_weight}
     real = {"wiki": config.wiki_weight, "needle_prose": config.prose_needle_weight, KIND: config.conflict_weight,
-            swapped_spans.KIND: config.swap_weight, written_questions.KIND: config.written_weight}
+            swapped_spans.KIND: config.swap_weight, written_questions.KIND: config.written_weight,
+            docstrings.KIND: config.docstring_weight}
     if not any(real.values()):  # the session-2..9 recipe, unchanged
         return sample_stream(seed, split, generated, count, (config.haystack_min, config.haystack_max),
                              config.fact_entities)
@@ -346,6 +353,8 @@ def _stream(backbone: Backbone, config: Doc2LoRATrainConfig, seed: int, split: s
             return conflict_sample(rng, config.bigbench_sdist, split)
         if kind == swapped_spans.KIND:
             return swapped_spans.swapped_sample(rng, split, tokens, count)
+        if kind == docstrings.KIND:
+            return docstrings.docstring_sample(rng, split, tokens, count)
         if kind == written_questions.KIND:
             return rng.choice(written_pool(backbone, config, split))
         if kind == "needle":
