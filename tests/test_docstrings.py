@@ -54,8 +54,8 @@ def test_code_shaped_spans_come_first_and_abbreviations_are_not_code():
 
 
 def test_samples_ask_about_spans_that_occur_once_in_one_modules_docstrings():
-    pool = tuple(Docstring(f"m{i % 2}:f{i}", f"m{i % 2}",
-                           f"Function f{i} reads CONFIG_{i} from the file settings_{i}.toml. " + LONG.replace("30", str(i)))
+    text = "Function f{i} reads CONFIG_{i} from the file settings_{i}.toml. "
+    pool = tuple(Docstring(f"m{i % 2}:f{i}", f"m{i % 2}", text.format(i=i) + LONG.replace("30", str(i)))
                  for i in range(12))
     rng = random.Random(3)
     for _ in range(20):
@@ -66,6 +66,12 @@ def test_samples_ask_about_spans_that_occur_once_in_one_modules_docstrings():
         for qa in sample.qas:
             assert sample.document.count(qa.answer) == 1 and "___" in qa.question
             assert qa.lead in sample.document  # the words the reply is taught to say first
+
+
+def test_a_long_docstring_is_cut_at_about_the_token_target():
+    long = " ".join(f"Sentence {i} sets OPTION_{i} through set_option_{i}()." for i in range(300))
+    sample = docstring_sample(random.Random(1), "train", 50, count, docstrings=(Docstring("m:", "m", long),))
+    assert 40 <= count(sample.document) <= 60 and sample.document.endswith(".")
 
 
 def test_modules_split_stably_and_a_bad_split_is_named():

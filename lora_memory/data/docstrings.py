@@ -107,8 +107,9 @@ def docstring_sample(
     rng: random.Random, split: str, tokens: int, count_tokens: Callable[[str], int], questions: int = 4,
     docstrings: tuple[Docstring, ...] | None = None,
 ) -> DocSample:
-    """Docstrings of one module run together to about ``tokens`` tokens, with up to ``questions``
-    cloze questions on code-shaped spans, each answer occurring exactly once in the document."""
+    """Docstrings of one module run together to about ``tokens`` tokens (whole sentences), with
+    up to ``questions`` cloze questions on code-shaped spans, each answer occurring exactly once
+    in the document."""
     pool = docstrings if docstrings is not None else stdlib_docstrings(split)
     by_module: dict[str, list[Docstring]] = {}
     for d in pool:
@@ -117,15 +118,21 @@ def docstring_sample(
     if not modules:
         raise ValueError(f"no docstrings in the {split} split")
     while True:
-        chosen_docs, total = [], 0
+        # sentence by sentence, so one long module docstring is cut at about ``tokens`` too
+        parts: list[list[str]] = []
+        total = 0
         entries = by_module[rng.choice(modules)]
         for d in rng.sample(entries, min(len(entries), 64)):
-            chosen_docs.append(d.text)
-            total += count_tokens(d.text) + 2
+            parts.append([])
+            for sentence in split_sentences(d.text.replace("\n\n", " ")):
+                parts[-1].append(sentence)
+                total += count_tokens(sentence) + 1
+                if total >= tokens:
+                    break
             if total >= tokens:
                 break
-        document = "\n\n".join(chosen_docs)
-        sentences = [s for text in chosen_docs for s in split_sentences(text.replace("\n\n", " "))]
+        document = "\n\n".join(" ".join(part) for part in parts)
+        sentences = [s for part in parts for s in part]
         qas, seen = [], set()
         for sentence in rng.sample(sentences, min(len(sentences), 4 * questions)):
             qa = cloze_question(rng, split, sentence, spans=code_spans)
