@@ -19,6 +19,11 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--surprise-nats", type=float, default=None, help="override the checkpoint's threshold")
 
 
+def storage_budget(value: str) -> float | None:
+    """A ``--budget`` / ``--storage-budget`` value: a fraction of the KV cache, or ``none`` (every row)."""
+    return None if value == "none" else float(value)
+
+
 def load_network(args: argparse.Namespace, backbone: Backbone) -> DocToLoRA:
     """The network ``args`` name (`add_network_arguments`), surprise-row overrides applied."""
     if args.checkpoint:

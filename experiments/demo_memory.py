@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 from importlib import resources
 
-from experiments._network import add_network_arguments, load_network
+from experiments._network import add_network_arguments, load_network, storage_budget
 from lora_memory.backbone import Backbone
 from lora_memory.data.synthetic import QA, DocSample
 from lora_memory.evaluation.qa import answer_from_memory
@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for setting in args.settings.split(","):
         tokens, budget = setting.split(":")
         records = answer_from_memory(backbone, net, [sample], segment_tokens=int(tokens),
-                                     storage_budget=None if budget == "none" else float(budget),
+                                     storage_budget=storage_budget(budget),
                                      max_new_tokens=args.max_new_tokens)
         kv = backbone.kv_cache_bytes(records[0]["tokens"])
         print(json.dumps({

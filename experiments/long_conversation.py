@@ -14,7 +14,7 @@ answering the same question after the same recent turns:
 Prints recall (answer contained) and mean prompt tokens per method and checkpoint; ``--figure``
 plots both. BENCHMARKS.md, "Long conversations":
 
-    OMP_NUM_THREADS=2 python -m experiments.long_conversation --turns 60,100,200,400 --conversations 2 --figure docs/figures/long_conversation.png
+    OMP_NUM_THREADS=2 python -m experiments.long_conversation --turns 60,100,200,400 --conversations 2 --storage-budget none --figure docs/figures/long_conversation.png
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments._network import add_network_arguments, load_network
+from experiments._network import add_network_arguments, load_network, storage_budget
 from lora_memory.backbone import Backbone
 from lora_memory.conversation import ConversationMemory
 from lora_memory.data.conversations import long_conversation
@@ -34,6 +34,7 @@ from lora_memory.evaluation import plots
 from lora_memory.evaluation.qa import exact_match
 from lora_memory.generation import generate
 from lora_memory.memory import ParametricMemory
+from lora_memory.segments import STORAGE_BUDGET
 
 SECTIONS = ("Long conversations",)  # the BENCHMARKS.md section this reproduces
 METHODS = ("adapters", "hybrid", "buffer", "full")
@@ -47,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--window", type=int, default=128, help="tokens of recent turns kept as text")
     parser.add_argument("--threshold", type=float, default=0.5, help="the hybrid's text_fallback")
     parser.add_argument("--seed", type=int, default=2424)
+    parser.add_argument("--storage-budget", type=storage_budget, default=STORAGE_BUDGET,
+                        help="the memory's storage budget (fraction of the KV cache) or 'none' (every row)")
     parser.add_argument("--figure", default="", help="PNG of recall and prompt tokens against turns")
     add_network_arguments(parser)
     args = parser.parse_args(argv)
@@ -57,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for c in range(args.conversations):
         conversation = long_conversation(random.Random(args.seed + c), checkpoints[-1], args.facts)
         questions = [qa.question for qa in conversation.qas]
-        with ParametricMemory(backbone=backbone, doc2lora=net, precision="fp16", max_new_tokens=24) as memory:
+        with ParametricMemory(backbone=backbone, doc2lora=net, precision="fp16", max_new_tokens=24,
+                              storage_budget=args.storage_budget) as memory:
             chat = ConversationMemory(memory, f"conversation-{c}", window_tokens=args.window)
             added = 0
             for n in checkpoints:

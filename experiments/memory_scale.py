@@ -39,10 +39,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from experiments._network import storage_budget
 from lora_memory import Backbone, ParametricMemory
 from lora_memory.data.realtext import Article, cloze_question, split_sentences, wiki_articles
 from lora_memory.hypernets.checkpoint import load_default
-from lora_memory.segments import split_segments
+from lora_memory.segments import STORAGE_BUDGET, split_segments
 from lora_memory.store import Segment
 from lora_memory.testing import random_adapter
 
@@ -117,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--questions", type=int, default=21, help="questions asked (the first one timed apart)")
     parser.add_argument("--new-tokens", type=int, default=16)
     parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--storage-budget", type=storage_budget, default=STORAGE_BUDGET,
+                        help="the memory's storage budget (fraction of the KV cache) or 'none' (every row)")
     parser.add_argument("--routing-only", action="store_true", help="measure routing's growth with size alone")
     parser.add_argument("--sizes", default="100,1000,10000", help="memory sizes for --routing-only")
     args = parser.parse_args(argv)
@@ -129,7 +132,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     articles = draw_articles(rng, args.documents)
     net = load_default("doc2lora", backbone)
     with tempfile.TemporaryDirectory(prefix="memory-scale-") as tmp, ParametricMemory(
-        Path(tmp) / "memory", backbone=backbone, doc2lora=net, max_new_tokens=args.new_tokens
+        Path(tmp) / "memory", backbone=backbone, doc2lora=net, max_new_tokens=args.new_tokens,
+        storage_budget=args.storage_budget,
     ) as memory:
         start = time.perf_counter()
         memory.add_documents([a.text for a in articles[: args.add]], ids=[a.title for a in articles[: args.add]])

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from tqdm.auto import tqdm
 
-from experiments._network import add_network_arguments, load_network
+from experiments._network import add_network_arguments, load_network, storage_budget
 from lora_memory.backbone import Backbone
 from lora_memory.data.realtext import prose_needle_sample
 from lora_memory.evaluation.doc2lora_eval import fact_documents
@@ -44,11 +44,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--needle-depths", type=int, default=3, help="needle depths per length")
     parser.add_argument("--segment-tokens", default="128", help="comma-separated segment sizes to compare")
     parser.add_argument("--precisions", default="int8", help="comma-separated stored precisions to compare")
-    parser.add_argument("--budget", default="0.25", help="storage budget (fraction of the KV cache) or 'none'")
+    parser.add_argument("--budget", type=storage_budget, default=0.25,
+                        help="storage budget (fraction of the KV cache) or 'none'")
     parser.add_argument("--seed", type=int, default=5150)
     add_network_arguments(parser)
     args = parser.parse_args(argv)
-    budget = None if args.budget == "none" else float(args.budget)
+    budget = args.budget
     backbone = Backbone.load(None)
     net = load_network(args, backbone)
     rng = random.Random(args.seed)

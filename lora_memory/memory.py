@@ -7,9 +7,8 @@ similarity, the few best reordered by the backbone's question likelihood: `lora_
 concatenates their adapters along rank (their updates add up) and generates with the result.
 Nothing of a long document is dropped or summed away, and the text never enters the answer's
 prompt (the reranker reads only a few short segments, to choose), so a question costs the same
-whatever the documents' length. A storage budget (``storage_budget``) can cap each segment's
-adapter at a fraction of its text's KV cache, at a measured cost in answers (BENCHMARKS.md,
-"Documents as segments"). Everything persists in one directory (`lora_memory.store`).
+whatever the documents' length. A storage budget (``storage_budget``, by default 1/4) caps each
+segment's adapter at a fraction of its text's KV cache (BENCHMARKS.md, "Documents as segments"). Everything persists in one directory (`lora_memory.store`).
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ from lora_memory.generation import (
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize_segments
 from lora_memory.loading import LazyModels
 from lora_memory.router import Encoder, QuestionLikelihood, Router
-from lora_memory.segments import SEGMENT_TOKENS, row_budget, row_bytes, split_segments
+from lora_memory.segments import SEGMENT_TOKENS, STORAGE_BUDGET, row_budget, row_bytes, split_segments
 from lora_memory.store import (
     DEFAULT_BUSY_TIMEOUT,
     Segment,
@@ -147,8 +146,11 @@ class ParametricMemory:
             ``fp16`` or ``fp32``. Quality per precision: BENCHMARKS.md, "Documents as segments".
         segment_tokens: longest segment a document is cut into (whole sentences).
         storage_budget: a segment's stored adapter bytes at most this fraction of the fp16 KV
-            cache of its text (rows are kept in the network's order of importance); None (the
-            default) keeps every row the network emits.
+            cache of its text (rows are kept in the network's order of importance; documents
+            shorter than `BUDGET_FLOOR_TOKENS` are priced as that long, `row_budget`); the
+            default, `STORAGE_BUDGET` (1/4), cost no measured quality at 128-token segments;
+            None keeps every row the network emits (what short segments need, at several times
+            the KV cache: BENCHMARKS.md, "Documents as segments").
         read_only: open the store for reading only: ``add``, ``update`` and ``delete`` raise
             `ReadOnlyStoreError`. A store whose files cannot be written opens this way by itself.
         busy_timeout: seconds a write waits while another process holds the store's write lock,
@@ -180,7 +182,7 @@ class ParametricMemory:
         device: str | None = None,
         precision: str = "int8",
         segment_tokens: int = SEGMENT_TOKENS,
-        storage_budget: float | None = None,
+        storage_budget: float | None = STORAGE_BUDGET,
         read_only: bool = False,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         allow_foreign_files: bool = False,
@@ -336,7 +338,7 @@ class ParametricMemory:
         budget = self.storage_budget
         adapters = internalize_segments(
             backbone, hypernet, texts,
-            max_rows=None if budget is None else (lambda n: row_budget(backbone, n, per_row, budget)),
+            max_rows=None if budget is None else (lambda n: row_budget(backbone, n, per_row, budget, tokens)),
         )
         return tokens, [Segment(t, int(a.metadata["tokens"]), a) for t, a in zip(texts, adapters, strict=True)]
 

@@ -8,7 +8,7 @@ import torch
 from lora_memory import DocumentNotFoundError, ParametricMemory, Router
 from lora_memory.adapter_io import stored_nbytes
 from lora_memory.hypernets.doc2lora import internalize_segments
-from lora_memory.segments import row_budget, row_bytes, split_segments
+from lora_memory.segments import BUDGET_FLOOR_TOKENS, STORAGE_BUDGET, row_budget, row_bytes, split_segments
 from lora_memory.store import ADAPTER_DIR, STORE_FILE, Store
 from lora_memory.testing import random_adapter
 from tests.test_memory import DOCS, NAMES, HashEncoder, question
@@ -72,13 +72,19 @@ def test_a_question_routes_to_the_segment_that_holds_its_answer(lively, lively_n
 
 
 def test_every_segment_stays_within_the_storage_budget(lively, lively_net):
+    longer = f"{LONG} {LONG}"  # past BUDGET_FLOOR_TOKENS: every segment is priced on its own tokens
     for precision in ("fp32", "fp16", "int8"):
         for budget in (0.25, 0.02):  # the tiny network's rows fit 1/4 of the tiny model's KV cache: 0.02 binds
             with make(lively, lively_net, precision=precision, storage_budget=budget) as memory:
-                memory.add(LONG, id="projects")
+                memory.add(longer, id="projects")
+                memory.add(DOCS[0], id="short")
+                assert memory.get("projects").tokens >= BUDGET_FLOOR_TOKENS > memory.get("short").tokens
                 for segment in memory.segments("projects"):
                     rank = memory.segment_adapter(("projects", segment.position)).rank()
                     assert segment.adapter_bytes <= budget * lively.kv_cache_bytes(segment.tokens) or rank == 1
+                # a short document is priced as a floor-length one, not as its own few tokens
+                short = memory.get("short")
+                assert short.adapter_bytes <= budget * lively.kv_cache_bytes(BUDGET_FLOOR_TOKENS)
     with make(lively, lively_net, storage_budget=None) as unbounded, make(lively, lively_net, storage_budget=0.02) as bounded:
         unbounded.add(LONG, id="projects")
         bounded.add(LONG, id="projects")
@@ -95,6 +101,15 @@ def test_row_budget_prices_a_row_against_the_kv_cache(lively):
     rows = row_budget(lively, tokens, per_row)
     assert rows * per_row <= 0.25 * lively.kv_cache_bytes(tokens) < (rows + 1) * per_row
     assert row_budget(lively, tokens, per_row, None) is None and row_budget(lively, 1, 10**9) == 1
+    # a segment of a short document gets its share of a floor-length document's budget
+    quarter = BUDGET_FLOOR_TOKENS // 4
+    assert row_budget(lively, tokens, per_row, document_tokens=quarter) == row_budget(lively, 4 * tokens, per_row)
+    assert row_budget(lively, tokens, per_row, document_tokens=BUDGET_FLOOR_TOKENS) == rows
+
+
+def test_the_memory_stays_within_a_quarter_of_the_kv_cache_by_default(lively, lively_net):
+    with make(lively, lively_net) as memory:
+        assert memory.storage_budget == STORAGE_BUDGET == 0.25
 
 
 def test_internalize_segments_batches_like_one_at_a_time_and_cuts_rows(lively, lively_net):

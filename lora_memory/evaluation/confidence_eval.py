@@ -45,6 +45,7 @@ def memory_records(
     max_new_tokens: int = 32,
     fallback_tokens: int = 512,
     encoder: Encoder | None = None,
+    storage_budget: float | None = None,
 ) -> list[dict]:
     """One record per question: the adapters' answer, its confidence, the text answer, both scored.
 
@@ -53,12 +54,14 @@ def memory_records(
             most this many tokens, one adapter each); None stores each document as one segment.
         per_document: a fresh memory per document (its questions routed among its own pieces),
             else one memory holding every document (questions routed across all of them).
+        storage_budget: the memory's; None (here the default) keeps every row, as the hybrid
+            figures were measured: the budget would cut short passages to a few rows.
     """
     groups = [[n] for n in range(len(samples))] if per_document else [list(range(len(samples)))]
     records = []
     for group in groups:
         with ParametricMemory(backbone=backbone, doc2lora=hypernet, encoder=encoder, fallback_tokens=fallback_tokens,
-                              segment_tokens=passage_tokens or WHOLE) as memory:
+                              segment_tokens=passage_tokens or WHOLE, storage_budget=storage_budget) as memory:
             memory.add_documents([samples[n].document for n in group], ids=[f"d{n}" for n in group], progress=False)
             asked = [(n, qa) for n in group for qa in samples[n].qas]
             questions = [qa.question for _, qa in asked]

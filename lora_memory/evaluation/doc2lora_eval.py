@@ -37,7 +37,7 @@ from lora_memory.evaluation.qa import QA_METHODS, answer_from_memory, answer_sam
 from lora_memory.generation import in_context_question
 from lora_memory.config import ResultsConfig
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
-from lora_memory.segments import SEGMENT_TOKENS
+from lora_memory.segments import SEGMENT_TOKENS, STORAGE_BUDGET
 from lora_memory.data.realtext import prose_needle_sample
 from lora_memory.evaluation.long_documents import (
     LONG_METHODS,
@@ -86,7 +86,7 @@ class Doc2LoRAEvalConfig(ResultsConfig):
         long_documents: long documents per length (the needle's depth rotates over them).
         long_methods: comma-separated subset of memory,rag,in_context,no_context.
         storage_budget: every memory's `ParametricMemory` ``storage_budget`` (a segment's stored
-            bytes at most this fraction of its text's fp16 KV cache; 0 = every row, the default).
+            bytes at most this fraction of its text's fp16 KV cache; default the memory's, 0 = every row).
         seed: seeds the held-out samples.
     """
 
@@ -106,7 +106,7 @@ class Doc2LoRAEvalConfig(ResultsConfig):
     long_depths: int = 10
     long_documents: int = 1
     long_methods: str = ",".join(LONG_METHODS)
-    storage_budget: float = 0.0
+    storage_budget: float = STORAGE_BUDGET
     seed: int = 1234
 
 

@@ -29,7 +29,7 @@ from lora_memory.data.synthetic import DocSample
 from lora_memory.evaluation.qa import answer_from_memory, answer_samples, fit_in_window
 from lora_memory.hypernets.doc2lora import DocToLoRA
 from lora_memory.router import Encoder
-from lora_memory.segments import SEGMENT_TOKENS
+from lora_memory.segments import SEGMENT_TOKENS, STORAGE_BUDGET
 
 LONG_METHODS = ("memory", "rag", "in_context", "no_context")
 KINDS = ("fact_prose", "needle_prose")
@@ -56,7 +56,7 @@ def long_document_records(
     segment_tokens: int = SEGMENT_TOKENS,
     max_new_tokens: int = 32,
     encoder: Encoder | None = None,
-    storage_budget: float | None = None,
+    storage_budget: float | None = STORAGE_BUDGET,
 ) -> list[dict]:
     """One record per method and question: method, kind, length, depth, gold, prediction, exact,
     f1; the memory's and RAG's also whether the routed segment holds the answer, and the memory's

@@ -19,7 +19,7 @@ from lora_memory.data.synthetic import QA, DocSample
 from lora_memory.generation import generate, in_context_question, score_answers
 from lora_memory.hypernets.doc2lora import DocToLoRA, internalize
 from lora_memory.memory import ParametricMemory
-from lora_memory.segments import SEGMENT_TOKENS
+from lora_memory.segments import SEGMENT_TOKENS, STORAGE_BUDGET
 from lora_memory.router import Encoder
 
 QA_METHODS = ("doc2lora", "in_context", "no_context")
@@ -157,7 +157,7 @@ def answer_from_memory(
     max_new_tokens: int = 16,
     encoder: Encoder | None = None,
     precision: str = "int8",
-    storage_budget: float | None = None,
+    storage_budget: float | None = STORAGE_BUDGET,
 ) -> list[dict]:
     """Answer each sample's questions from a `ParametricMemory` holding it: the path users get.
 

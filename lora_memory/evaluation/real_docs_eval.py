@@ -27,6 +27,7 @@ from lora_memory.evaluation.qa import answer_samples, fit_in_window, score, summ
 from lora_memory.hypernets.doc2lora import DocToLoRA
 from lora_memory.memory import ParametricMemory
 from lora_memory.passages import split_passages
+from lora_memory.segments import STORAGE_BUDGET
 from lora_memory.router import Encoder, Router
 from lora_memory.data.synthetic import DocSample
 
@@ -48,7 +49,7 @@ def rag_samples(backbone: Backbone, samples: Sequence[DocSample], router: Router
 
 def memory_records(
     backbone: Backbone, hypernet: DocToLoRA, samples: Sequence[DocSample], max_new_tokens: int,
-    encoder: Encoder | None = None, storage_budget: float | None = None,
+    encoder: Encoder | None = None, storage_budget: float | None = STORAGE_BUDGET,
 ) -> list[dict]:
     """Every document in one default `ParametricMemory` (``storage_budget`` its only change);
     every question asked of it."""
@@ -70,7 +71,7 @@ def evaluate_real_documents(
     *,
     samples: Sequence[DocSample] | None = None,
     encoder: Encoder | None = None,
-    storage_budget: float | None = None,
+    storage_budget: float | None = STORAGE_BUDGET,
 ) -> dict[str, dict]:
     """Each method's summary (``all_exact``, ``all_f1`` and per kind) and its records.
 
