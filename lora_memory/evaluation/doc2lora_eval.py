@@ -47,12 +47,14 @@ from lora_memory.evaluation.long_documents import (
     summarize_long,
 )
 from lora_memory.evaluation.real_docs_eval import REAL_METHODS, evaluate_real_documents
+from lora_memory.data.real_documents import HANDWRITTEN, REAL_DOCS, real_documents
 from lora_memory.data.synthetic import NEEDLE_DEPTHS, DocSample, fact_sample, multi_fact_sample, needle_sample
 
 
 HAYSTACKS = ("filler", "prose")
 # scored on fact QA only (the long-document memory benchmark is experiments/memory_segments.py)
 PASSAGES = "doc2lora_passages"
+REAL_SETS = {"software": REAL_DOCS, "handwritten": HANDWRITTEN}  # ``real_set`` -> the data file it reads
 
 
 @dataclass
@@ -73,6 +75,9 @@ class Doc2LoRAEvalConfig(ResultsConfig):
             no_context,cd (doc2lora_passages and cd: fact QA only).
         real_methods: comma-separated methods on the real software documents
             (`evaluation.real_docs_eval`: no_context,in_context,rag,doc2lora,memory; '' = skip).
+        real_set: which documents those methods read: ``software`` (the real software documents)
+            or ``handwritten`` (short fictional fact documents written by hand,
+            `data.real_documents.HANDWRITTEN`).
         passage_tokens: longest segment of ``doc2lora_passages`` and of the long-document
             benchmark's memory (`ParametricMemory`'s ``segment_tokens``).
         cd_steps: comma-separated step counts at which the context-distillation baseline is scored.
@@ -98,6 +103,7 @@ class Doc2LoRAEvalConfig(ResultsConfig):
     fact_entities: int = 1
     methods: str = ",".join((*QA_METHODS, "doc2lora_int8", PASSAGES, "cd"))
     real_methods: str = ",".join(REAL_METHODS)
+    real_set: str = "software"
     passage_tokens: int = SEGMENT_TOKENS
     cd_steps: str = "5,10,25,50"
     cd_lr: float = 1e-2
@@ -149,6 +155,8 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
     out.mkdir(parents=True, exist_ok=True)
     methods = [m for m in config.methods.split(",") if m]
     lengths = [int(n) for n in config.lengths.split(",") if n]
+    if config.real_set not in REAL_SETS:
+        raise ValueError(f"real_set must be one of {sorted(REAL_SETS)}, got {config.real_set!r}")
     if config.storage_budget < 0:
         raise ValueError(f"storage_budget must be a fraction >= 0 of the KV cache (0 = every row), got {config.storage_budget}")
     budget = config.storage_budget or None
@@ -210,6 +218,7 @@ def evaluate_doc2lora(config: Doc2LoRAEvalConfig, backbone: Backbone, hypernet: 
     if real:
         start = time.perf_counter()
         results.real_documents = evaluate_real_documents(backbone, hypernet, real, config.max_new_tokens,
+                                                          samples=real_documents(source=REAL_SETS[config.real_set]),
                                                           storage_budget=budget)
         results.seconds["real_documents"] = round(time.perf_counter() - start, 1)
     return {**results.__dict__, "niah_by_length": _write(results, out, lengths)}
@@ -286,5 +295,6 @@ def _write(results: _Results, out: Path, lengths: list[int]) -> dict:
                                depth_label=placed)
     if results.real_documents:
         scores = {m: {"contained": r["all_exact"], "f1": r["all_f1"]} for m, r in results.real_documents.items()}
-        plots.bars(scores, out / "real_documents.png", "Real software documents (never trained on)", "score")
+        title = {"software": "Real software documents", "handwritten": "Hand-written fact documents"}[results.config["real_set"]]
+        plots.bars(scores, out / "real_documents.png", f"{title} (never trained on)", "score")
     return summary
