@@ -179,12 +179,18 @@ def merged_evaluation(paths: Sequence[str]) -> dict | None:
     """The card's summary of one or more eval results.json files (an evaluation run in parts).
 
     Cells are merged by method and length (or score): a cell two parts both measured takes the
-    later part's value, so a rerun of some lengths updates them and keeps the others.
+    later part's value, so a rerun of some lengths updates them and keeps the others. Real-document
+    scores go in without their records, under ``real_documents`` (or ``real_documents_<set>`` for
+    another ``real_set`` than the software documents).
     """
     evaluation: dict = {}
     for path in paths:
         results = json.loads(Path(path).read_text())
-        for key in ("niah_by_length", "facts", "cd", "summary"):
+        real_set = (results.get("config") or {}).get("real_set", "software")
+        real_key = "real_documents" if real_set == "software" else f"real_documents_{real_set}"
+        results[real_key] = {method: {k: v for k, v in scores.items() if k != "records"}
+                             for method, scores in (results.pop("real_documents", None) or {}).items()}
+        for key in ("niah_by_length", "facts", "cd", "summary", real_key):
             part = evaluation.setdefault(key, {})
             for name, value in (results.get(key) or {}).items():
                 merge = isinstance(value, dict) and isinstance(part.get(name), dict)

@@ -103,11 +103,14 @@ def test_ship_merges_an_evaluation_run_in_parts(tmp_path):
             "cd": {}}
     curve = {"niah_by_length": {}, "facts": {"cd_5_steps": {"exact": 0.4}}, "cd": {"lr": 0.01}}
     rerun = {"niah_by_length": {"doc2lora": {"256": 0.5}}}
+    hand = {"config": {"real_set": "handwritten"},
+            "real_documents": {"memory": {"all_exact": 0.25, "records": [{"gold": "x", "prediction": "x"}]}}}
     paths = []
-    for name, part in (("grid.json", grid), ("cd.json", curve), ("rerun.json", rerun)):
+    for name, part in (("grid.json", grid), ("cd.json", curve), ("rerun.json", rerun), ("hand.json", hand)):
         (tmp_path / name).write_text(json.dumps(part))
         paths.append(str(tmp_path / name))
     merged = merged_evaluation(paths)
     assert merged == {"niah_by_length": {"doc2lora": {"256": 0.5, "32768": 0.9}}, "cd": {"lr": 0.01},
-                      "facts": {"doc2lora": {"exact": 0.2}, "cd_5_steps": {"exact": 0.4}}}
+                      "facts": {"doc2lora": {"exact": 0.2}, "cd_5_steps": {"exact": 0.4}},
+                      "real_documents_handwritten": {"memory": {"all_exact": 0.25}}}
     assert merged_evaluation([]) is None
