@@ -49,7 +49,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=5150)
     add_network_arguments(parser)
     args = parser.parse_args(argv)
-    budget = args.budget
     backbone = Backbone.load(None)
     net = load_network(args, backbone)
     rng = random.Random(args.seed)
@@ -62,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = [(s, p) for s in _ints(args.segment_tokens) for p in args.precisions.split(",")]
     for segment_tokens, precision in tqdm(settings, desc="settings", unit="setting"):
         run = lambda samples: answer_from_memory(  # noqa: E731
-            backbone, net, samples, segment_tokens=segment_tokens, precision=precision, storage_budget=budget,
+            backbone, net, samples, segment_tokens=segment_tokens, precision=precision, storage_budget=args.budget,
             max_new_tokens=24,
         )
         fact_records = run(facts)
@@ -73,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         tokens = sum(r["tokens"] for r in documents.values())
         stored = sum(r["stored_bytes"] for r in documents.values())
         out = {
-            "segment_tokens": segment_tokens, "precision": precision, "budget": budget,
+            "segment_tokens": segment_tokens, "precision": precision, "budget": args.budget,
             "facts_exact": round(sum(r["exact"] for r in fact_records) / len(fact_records), 3),
             "facts_routed_holds_answer": round(sum(r["routed_holds_answer"] for r in fact_records) / len(fact_records), 3),
             "facts_questions": len(fact_records),
